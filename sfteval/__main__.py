@@ -1,0 +1,3 @@
+from sfteval.cli import app
+
+app(prog_name="sfteval")

@@ -1,0 +1,144 @@
+"""The generation layer: lm-eval's model classes for hf, vllm and OpenAI-compatible APIs.
+
+Nothing else in sfteval knows lm-eval's model classes. The model is built lazily, on the first prompt that
+missed the cache, so a fully cached re-run never loads weights.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from typing import Callable
+
+from sfteval.checkpoints import Checkpoint
+from sfteval.config import ConfigError, RunSettings
+
+# The paper's prompt formats (Vicuna v1.1 as in FastChat, Alpaca) and ChatML, for base models and for
+# reproducing the study's prompts on models whose own template differs.
+CHAT_TEMPLATES = {
+    "vicuna": (
+        "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}{% else %}"
+        "{{ 'A chat between a curious user and an artificial intelligence assistant. The assistant gives "
+        "helpful, detailed, and polite answers to the user\\'s questions.' }}{% endif %}"
+        "{% for m in messages %}{% if m['role'] == 'user' %}{{ ' USER: ' + m['content'] }}"
+        "{% elif m['role'] == 'assistant' %}{{ ' ASSISTANT: ' + m['content'] + '</s>' }}{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ ' ASSISTANT:' }}{% endif %}"
+    ),
+    "alpaca": (
+        "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\\n\\n' }}{% else %}"
+        "{{ 'Below is an instruction that describes a task. Write a response that appropriately completes "
+        "the request.\\n\\n' }}{% endif %}"
+        "{% for m in messages %}{% if m['role'] == 'user' %}{{ '### Instruction:\\n' + m['content'] + '\\n\\n' }}"
+        "{% elif m['role'] == 'assistant' %}{{ '### Response:\\n' + m['content'] + '\\n\\n' }}{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '### Response:\\n' }}{% endif %}"
+    ),
+    "chatml": (
+        "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    ),
+}
+
+Templater = Callable[..., str]
+
+
+class Generator:
+    """Turns (prompt, gen_kwargs) pairs into completions with one lazily built lm-eval LM."""
+
+    def __init__(self, ckpt: Checkpoint, settings: RunSettings):
+        self.ckpt, self.settings = ckpt, settings
+        self._lms: dict[bool, object] = {}
+        self._tokenizer = None
+
+    # --- prompts --------------------------------------------------------------------------------------
+
+    def templater(self) -> Templater | None:
+        """The callable lm-eval's tasks use to render a chat, or None to send raw text."""
+        template = self.settings.chat_template
+        if template == "none":
+            return None
+        if self.settings.backend == "api":
+            # The server applies its own template: the prompt is the messages as JSON, which lm-eval's chat
+            # client sends as they are (wrapped in its JsonChatStr at generation time).
+            return lambda history, add_generation_prompt=True: json.dumps(history, ensure_ascii=False)
+        tokenizer = self.tokenizer()
+        if template != "auto":
+            tokenizer.chat_template = CHAT_TEMPLATES[template]
+        elif not tokenizer.chat_template:
+            raise ConfigError(f"{self.ckpt.path} has no chat template: pass --chat-template vicuna|alpaca|chatml|none")
+
+        def render(history: list[dict], add_generation_prompt: bool = True) -> str:
+            # Exactly what lm-eval's HFLM.apply_chat_template does, without loading the model.
+            return tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                                 continue_final_message=not add_generation_prompt)
+
+        return render
+
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            source = self.ckpt.base if self.ckpt.kind == "peft" else self._model_path()
+            self._tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=self.ckpt.gguf_file)
+        return self._tokenizer
+
+    # --- generation -----------------------------------------------------------------------------------
+
+    def generate(self, prompts: list[str], gen_kwargs: list[dict], chat: bool) -> list[str]:
+        from lm_eval.api.instance import Instance
+        from lm_eval.models.api_models import JsonChatStr
+
+        lm = self._lm(chat)
+        wrap = JsonChatStr if chat and self.settings.backend == "api" else str
+        instances = [Instance("generate_until", doc={}, arguments=(wrap(p), dict(kw)), idx=i)
+                     for i, (p, kw) in enumerate(zip(prompts, gen_kwargs))]
+        return lm.generate_until(instances, disable_tqdm=True)
+
+    def _model_path(self) -> str:
+        return self.ckpt.params.get("local_path", self.ckpt.path)
+
+    def _lm(self, chat: bool):
+        # API chat tasks go to /chat/completions and raw-text tasks to /completions: two clients.
+        key = chat if self.settings.backend == "api" else True
+        if key not in self._lms:
+            self._lms[key] = self._build(chat)
+        return self._lms[key]
+
+    def _build(self, chat: bool):
+        s, ckpt = self.settings, self.ckpt
+        if s.backend == "api":
+            from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI
+
+            cls, endpoint = (LocalChatCompletion, "chat/completions") if chat else (LocalCompletionsAPI, "completions")
+            return cls(base_url=f"{s.api_base.rstrip('/')}/{endpoint}", model=s.api_model, tokenizer_backend=None,
+                       tokenized_requests=False, num_concurrent=s.batch_size, max_retries=3)
+        path = ckpt.base if ckpt.kind == "peft" else self._model_path()
+        kwargs = dict(pretrained=path, dtype=s.dtype, batch_size=s.batch_size, gguf_file=ckpt.gguf_file)
+        if ckpt.kind == "peft":
+            kwargs["peft"] = ckpt.path
+        if s.backend == "vllm":
+            from lm_eval.models.vllm_causallms import VLLM
+
+            kwargs.pop("gguf_file")
+            return VLLM(**kwargs, **({"tokenizer": ckpt.path} if ckpt.gguf_file else {}))
+        from lm_eval.models.huggingface import HFLM
+
+        return HFLM(**kwargs, device=s.device or _default_device())
+
+
+def check_backend(settings: RunSettings) -> None:
+    """Fail before anything is written when the chosen backend cannot run here."""
+    if settings.backend != "vllm":
+        return
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("--backend vllm needs the vllm package: pip install 'sfteval[vllm]' on a machine with an "
+                          "NVIDIA GPU, or use --backend hf")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("--backend vllm needs a CUDA GPU and none is visible: use --backend hf on this machine")
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
