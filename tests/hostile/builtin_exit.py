@@ -1,0 +1,3 @@
+# expect: failed
+exit()
+assert False

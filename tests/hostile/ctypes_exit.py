@@ -1,0 +1,4 @@
+# expect: failed
+import ctypes
+
+ctypes.CDLL(None)._exit(0)

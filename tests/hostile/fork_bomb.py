@@ -1,0 +1,5 @@
+# expect: failed,killed,timed_out
+import os
+
+while True:
+    os.fork()

@@ -1,0 +1,3 @@
+# expect: failed
+# detail: OSError
+files = [open(f"f{i}", "w") for i in range(100000)]

@@ -1,0 +1,6 @@
+# expect: killed
+# detail: SIGKILL
+import os
+import signal
+
+os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,4 @@
+# expect: failed
+# detail: SyntaxError
+def f(:
+    return ))
