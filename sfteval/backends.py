@@ -83,6 +83,15 @@ class Generator:
 
     # --- generation -----------------------------------------------------------------------------------
 
+    def order(self, prompts: list[str]) -> list[int]:
+        """Indices in the order lm-eval's HFLM batches them (longest in tokens first, ties by text), so
+        that sfteval's chunks hold the very batches `lm_eval` would run: same padding, same outputs."""
+        if self.settings.backend == "api":
+            lengths = [len(p) for p in prompts]
+        else:
+            lengths = [len(ids) for ids in self.tokenizer()(prompts, add_special_tokens=False)["input_ids"]]
+        return sorted(range(len(prompts)), key=lambda i: (-lengths[i], prompts[i]))
+
     def generate(self, prompts: list[str], gen_kwargs: list[dict], chat: bool) -> list[str]:
         from lm_eval.api.instance import Instance
         from lm_eval.models.api_models import JsonChatStr

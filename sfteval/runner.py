@@ -83,9 +83,8 @@ def _run_task(task: Task, ckpt: Checkpoint, settings: RunSettings, generator: Ge
     outputs = store.cached_generations(keys)
     missing = [i for i, k in enumerate(keys) if k not in outputs]
     if missing:
-        # Longest prompts first: lm-eval batches by length, and an early OOM beats a late one.
-        missing.sort(key=lambda i: -len(requests[i].prompt))
-        chunk = max(4 * settings.batch_size, 16)
+        missing = [missing[j] for j in generator.order([requests[i].prompt for i in missing])]
+        chunk = 4 * settings.batch_size  # a whole number of batches, cached as soon as they finish
         with _progress(console) as bar:
             job = bar.add_task(f"{task.name}: generating", total=len(missing))
             for start in range(0, len(missing), chunk):

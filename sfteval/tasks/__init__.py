@@ -26,7 +26,9 @@ from lm_eval.api.metrics import mean, stderr_for_metric
 from lm_eval.api.task import ConfigurableTask
 from lm_eval.tasks import TaskManager
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
+# The repository's top-level tasks/ in a source checkout; an installed wheel carries it as sfteval/yaml_tasks.
+TASKS_DIR = next(p for p in (Path(__file__).resolve().parents[2] / "tasks",
+                             Path(__file__).resolve().parents[1] / "yaml_tasks") if p.is_dir())
 FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed: the shots `lm_eval` itself picks
 # Several samples per doc need sampling; without a given temperature, 0.8: the best one for
 # pass@100 in the Codex paper (Chen et al. 2021).
