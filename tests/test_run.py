@@ -9,6 +9,7 @@ import sys
 import time
 
 import duckdb
+import pytest
 
 from conftest import last_json, sfteval
 
@@ -49,7 +50,9 @@ def test_run_stores_everything_and_reruns_from_cache(tmp_path, tiny_model):
     assert more["generated"] == 2
 
 
-def test_killed_run_resumes_without_loss_or_duplicates(tmp_path, tiny_model):
+@pytest.mark.parametrize("sig, status, code", [(signal.SIGKILL, "running", -signal.SIGKILL),
+                                               (signal.SIGINT, "interrupted", 130)])
+def test_killed_run_resumes_without_loss_or_duplicates(tmp_path, tiny_model, sig, status, code):
     db = tmp_path / "s.duckdb"
     args = [sys.executable, "-m", "sfteval", "run", "--ckpt", str(tiny_model), "--tasks", "gsm8k", "--limit", "48",
             "--max-new-tokens", "24", "--batch-size", "2", "--db", str(db), "--json"]
@@ -62,12 +65,12 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path, tiny_model):
         except (duckdb.Error, FileNotFoundError):
             pass  # the writer holds the file for a moment
         if done_before_kill >= 16:
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(sig)
             break
         time.sleep(0.2)
     proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert _count(db, "SELECT status FROM runs") == "running"
+    assert proc.returncode == code, "the run finished before it could be killed"
+    assert _count(db, "SELECT status FROM runs") == status
     killed_run = _count(db, "SELECT id FROM runs")
     kept = _count(db, "SELECT count(*) FROM generations")
     assert 16 <= kept < 48
