@@ -1,7 +1,7 @@
 """Functions the task YAML files beside this one name as `!function hooks.<name>`.
 
 lm-eval imports this file by path, so it stays a list of re-exports: the code lives in
-sfteval.tasks.gsm8k and sfteval.tasks.humaneval.
+sfteval.tasks.gsm8k, sfteval.tasks.humaneval and sfteval.tasks.humaneval_plus.
 """
 
 from sfteval.tasks.gsm8k import flexible_filter as gsm8k_flexible
@@ -12,8 +12,12 @@ from sfteval.tasks.gsm8k import target as gsm8k_target
 from sfteval.tasks.humaneval import execute as humaneval_execute
 from sfteval.tasks.humaneval import load_dataset as humaneval_dataset
 from sfteval.tasks.humaneval import process_results as humaneval_process_results
+from sfteval.tasks.humaneval_plus import execute_base as humaneval_plus_base
+from sfteval.tasks.humaneval_plus import execute_plus as humaneval_plus_plus
+from sfteval.tasks.humaneval_plus import load_dataset as humaneval_plus_dataset
 
 __all__ = [
     "gsm8k_dataset", "gsm8k_target", "gsm8k_strict", "gsm8k_flexible", "gsm8k_process_results",
     "humaneval_dataset", "humaneval_execute", "humaneval_process_results",
+    "humaneval_plus_dataset", "humaneval_plus_base", "humaneval_plus_plus",
 ]

