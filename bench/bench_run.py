@@ -1,8 +1,9 @@
 """`sfteval run` vs the `lm_eval` CLI, side by side in one run, on the same model and settings.
 
 For each pair (sfteval `gsm8k_5shot` = lm-eval `gsm8k`; sfteval `humaneval` = lm-eval `humaneval`):
-lm-eval's first run, sfteval's first run (fresh store), sfteval's re-run (served from the cache), the ratios,
-and whether scores and per-sample outputs agree. lm-eval runs its own unmodified tasks offline through
+lm-eval's run at the same batch size, lm-eval at batch size 1 (its fastest setting on a CPU: it ends a batch
+only when every row produced the same stop string), sfteval's first run (fresh store), sfteval's re-run (served
+from the cache), the ratios, and whether scores and per-sample outputs agree. lm-eval runs its own unmodified tasks offline through
 bench/offline_hub.py. Writes bench/out/run.json and prints a markdown table.
 
     python bench/bench_run.py                       # the issue's sizes: GSM8K --limit 100, all 164 HumanEval
@@ -69,6 +70,8 @@ def main() -> None:
             limit = args.gsm8k_limit if theirs == "gsm8k" else args.humaneval_limit
             lm = run_lm_eval(ckpt.path, ckpt.gguf_file, theirs, limit, args.batch_size, args.max_gen_toks,
                              workdir, Path(tmp) / f"lm-{theirs}")
+            lm1 = run_lm_eval(ckpt.path, ckpt.gguf_file, theirs, limit, 1, args.max_gen_toks,
+                              workdir, Path(tmp) / f"lm1-{theirs}")
             db = Path(tmp) / f"{ours}.duckdb"
             first = sfteval_run(ours, limit, args.batch_size, args.max_gen_toks, db)
             again = sfteval_run(ours, limit, args.batch_size, args.max_gen_toks, db)
@@ -76,20 +79,23 @@ def main() -> None:
             same = sum(first["outputs"].get(d) == o for d, o in lm_outputs.items())
             lm_metric = metric if theirs == "gsm8k" else "pass@1,create_test"
             row = {"task": ours, "lm_eval_task": theirs, "n": len(lm_outputs),
-                   "lm_eval_s": round(lm["wall_s"], 1), "sfteval_s": round(first["wall_s"], 1),
-                   "rerun_s": round(again["wall_s"], 1),
+                   "lm_eval_s": round(lm["wall_s"], 1), "lm_eval_batch1_s": round(lm1["wall_s"], 1),
+                   "sfteval_s": round(first["wall_s"], 1), "rerun_s": round(again["wall_s"], 1),
                    "speedup_first": round(lm["wall_s"] / first["wall_s"], 2),
+                   "speedup_vs_batch1": round(lm1["wall_s"] / first["wall_s"], 2),
                    "speedup_rerun": round(lm["wall_s"] / again["wall_s"], 1),
                    "lm_eval_score": lm["scores"][lm_metric], "sfteval_score": first["scores"][metric],
                    "same_outputs": f"{same}/{len(lm_outputs)}"}
             report["tasks"].append(row)
             print(json.dumps(row), flush=True)
     (out / "run.json").write_text(json.dumps(report, indent=2))
-    print("\n| task | n | lm-eval (s) | sfteval first (s) | ratio | sfteval re-run (s) | ratio | score lm-eval / sfteval | same outputs |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"\n| task | n | lm-eval batch {args.batch_size} (s) | lm-eval batch 1 (s) | sfteval first (s) | ratio "
+          "| ratio vs batch 1 | sfteval re-run (s) | ratio | score lm-eval / sfteval | same outputs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in report["tasks"]:
-        print(f"| {r['task']} | {r['n']} | {r['lm_eval_s']} | {r['sfteval_s']} | {r['speedup_first']}x | {r['rerun_s']} "
-              f"| {r['speedup_rerun']}x | {r['lm_eval_score']:.4f} / {r['sfteval_score']:.4f} | {r['same_outputs']} |")
+        print(f"| {r['task']} | {r['n']} | {r['lm_eval_s']} | {r['lm_eval_batch1_s']} | {r['sfteval_s']} "
+              f"| {r['speedup_first']}x | {r['speedup_vs_batch1']}x | {r['rerun_s']} | {r['speedup_rerun']}x "
+              f"| {r['lm_eval_score']:.4f} / {r['sfteval_score']:.4f} | {r['same_outputs']} |")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from sfteval.commands.humaneval import app as humaneval_app
+from sfteval.commands.mtbench import app as mtbench_app
 
 # lm-eval and transformers log warnings on every task load; errors still show.
 for _name in ("lm_eval", "lm-eval", "transformers", "datasets"):
@@ -22,6 +23,7 @@ for _name in ("lm_eval", "lm-eval", "transformers", "datasets"):
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Evaluate SFT checkpoints on GSM8K, HumanEval and MT-Bench; store everything in DuckDB.")
 app.add_typer(humaneval_app, name="humaneval", help="Score existing HumanEval completions in the sandbox.")
+app.add_typer(mtbench_app, name="mtbench", help="Score and import FastChat MT-Bench judgments.")
 out = Console()
 err = Console(stderr=True)
 

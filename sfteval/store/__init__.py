@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import duckdb
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = "sfteval.duckdb"
 _LOCK_WAIT_S = 30.0
 

@@ -1,0 +1,10 @@
+"""MT-Bench judging, FastChat-exact where numbers are compared with published ones.
+
+- data:      the shipped questions, reference answers and judge prompts; FastChat's answer/judgment files
+- prompts:   judge prompts built as FastChat builds them; per-category answer temperatures
+- parse:     FastChat's rating regexes, the expected rating from logprobs, pairwise verdicts and rule
+- aggregate: show_result's means, per-category means, bootstrap intervals
+- client:    the Judge protocol and the OpenAI-compatible API judge (retries, concurrency, usage)
+- cache:     judgments kept in the store, so nothing is judged twice and a killed run resumes
+- fastchat:  FastChat's files imported into the store as runs
+"""
