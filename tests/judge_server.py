@@ -16,6 +16,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from openai_server import LoopbackServer
+
 TOKEN = re.compile(r"\[\[|\]\]|\d+|[^\W\d_]+|\s+|.", re.S)
 # FastChat's two rating patterns, in FastChat's order: the rating's first token starts at group 1.
 RATINGS = (re.compile(r"\[\[(\d+\.?\d*)\]\]"), re.compile(r"\[(\d+\.?\d*)\]"))
@@ -49,7 +51,7 @@ def logprob_content(text: str) -> list[dict]:
     return content
 
 
-class JudgeServer:
+class JudgeServer(LoopbackServer):
     def __init__(self, replies: dict[str, str], default: str = "I cannot judge this answer.",
                  hang_s: float = 2.0, delay_s: float = 0.0):
         self.replies, self.default, self.hang_s, self.delay_s = replies, default, hang_s, delay_s
@@ -109,10 +111,3 @@ class JudgeServer:
         with self.lock:
             self.failures.extend(kinds)
 
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()

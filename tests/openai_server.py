@@ -11,7 +11,21 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class OpenAIServer:
+class LoopbackServer:
+    """Serves `self.httpd` (bound to 127.0.0.1) from a thread for the duration of a with-block."""
+
+    httpd: ThreadingHTTPServer
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class OpenAIServer(LoopbackServer):
     def __init__(self, replies: dict[str, str], default: str = "I do not know."):
         self.replies, self.default, self.requests = replies, default, []
         server = self
@@ -46,11 +60,3 @@ class OpenAIServer:
         for s in stop or []:
             text = text.split(s)[0]
         return text
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
