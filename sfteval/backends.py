@@ -7,7 +7,9 @@ missed the cache, so a fully cached re-run never loads weights.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
+from copy import deepcopy
 from typing import Callable
 
 from sfteval.checkpoints import Checkpoint
@@ -39,6 +41,10 @@ CHAT_TEMPLATES = {
 }
 
 Templater = Callable[..., str]
+
+# End-of-turn strings of common chat templates (ChatML, Llama 2/3, Gemma, GPT-2 style), for backends that do not
+# stop at the tokenizer's own EOS; the same list as tasks/gsm8k.yaml.
+CHAT_STOPS = ["</s>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<end_of_turn>"]
 
 
 class Generator:
@@ -98,9 +104,48 @@ class Generator:
 
         lm = self._lm(chat)
         wrap = JsonChatStr if chat and self.settings.backend == "api" else str
-        instances = [Instance("generate_until", doc={}, arguments=(wrap(p), dict(kw)), idx=i)
+        # deepcopy: lm-eval appends the EOS to `until` in place, which would change the caller's gen_kwargs
+        instances = [Instance("generate_until", doc={}, arguments=(wrap(p), deepcopy(kw)), idx=i)
                      for i, (p, kw) in enumerate(zip(prompts, gen_kwargs))]
         return lm.generate_until(instances, disable_tqdm=True)
+
+    def next_token_probs(self, prompts: list[str], candidates: list[int],
+                         then: int | None = None) -> tuple[list[list[float]], list[list[float]] | None]:
+        """P(next token = c) for each candidate token id after each prompt, from one forward pass per batch; with
+        `then`, also the candidates' probabilities one token later, once `then` is appended (one more step on
+        the cached keys and values, not a second pass over the prompt). hf backend only."""
+        import torch
+
+        if self.settings.backend != "hf":
+            raise ConfigError("next-token probabilities need a local model: use the hf backend")
+        lm = self._lm(True)
+        # Only the last position's logits: the whole (batch, length, vocabulary) tensor can take gigabytes.
+        last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(lm.model.forward).parameters else {}
+        first, second = [None] * len(prompts), [None] * len(prompts)
+        order = self.order(prompts)  # similar lengths together: less padding
+        for start in range(0, len(order), self.settings.batch_size):
+            rows = order[start:start + self.settings.batch_size]
+            ids, mask = (t.to(lm.device) for t in lm.tok_batch_encode([prompts[i] for i in rows]))
+            # Left padding: count positions over real tokens only, as generate() does, so that a padded row
+            # sees the positions it would see alone.
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                out = lm.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=then is not None,
+                               **last_only)
+                probs = out.logits[:, -1].float().softmax(-1)[:, candidates].tolist()
+                for i, p in zip(rows, probs):
+                    first[i] = p
+                if then is None:
+                    continue
+                out = lm.model(input_ids=torch.full((len(rows), 1), then, device=lm.device),
+                               attention_mask=torch.cat([mask, mask.new_ones(len(rows), 1)], 1),
+                               position_ids=positions[:, -1:] + 1, past_key_values=out.past_key_values)
+                for i, p in zip(rows, out.logits[:, -1].float().softmax(-1)[:, candidates].tolist()):
+                    second[i] = p
+        return first, (second if then is not None else None)
+
+    def token_count(self, text: str) -> int:
+        return len(self.tokenizer()(text, add_special_tokens=False)["input_ids"])
 
     def _model_path(self) -> str:
         return self.ckpt.params.get("local_path", self.ckpt.path)

@@ -69,12 +69,21 @@ def run(
     chat_template: str = typer.Option("auto", help="auto (the model's own) | vicuna | alpaca | chatml | none"),
     api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL for --backend api (key: $OPENAI_API_KEY)"),
     api_model: Optional[str] = typer.Option(None, help="model name on the API server"),
+    judge: Optional[str] = typer.Option(None, help="MT-Bench judge: none (answers only) | api | hf "
+                                        "(default: hf with --judge-ckpt, api with --judge-model, else none)"),
+    judge_model: Optional[str] = typer.Option(None, help="--judge api: model name on the judge server, e.g. gpt-4"),
+    judge_base: Optional[str] = typer.Option(None, help="--judge api: OpenAI-compatible URL (key: $OPENAI_API_KEY)"),
+    judge_ckpt: Optional[str] = typer.Option(None, help="--judge hf: the judge model (dir, .gguf, hub id, demo:...)"),
+    judge_mode: str = typer.Option("generate", help="generate (parse the written rating) | logprob (expected rating)"),
+    judge_max_new_tokens: Optional[int] = typer.Option(None, help="judge's generation length (default 2048)"),
     db: Optional[Path] = typer.Option(None, help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help='print {"run_id":..., "scores": {...}} on stdout instead'),
 ):
     """Evaluate one checkpoint and store scores and per-sample outputs."""
     from sfteval import backends, checkpoints, runner
     from sfteval.config import run_settings
+    from sfteval.judge.build import build_judge
+    from sfteval.judge.client import JudgeError
     from sfteval.store import Store
 
     settings = run_settings(backend=backend, tasks=tasks.split(","), limit=limit, batch_size=batch_size,
@@ -86,25 +95,33 @@ def run(
         model = checkpoints.api_checkpoint(settings.api_model, settings.api_base)
     else:
         model = checkpoints.resolve(ckpt, base)
+    the_judge = build_judge(judge, settings, model=judge_model, base=judge_base, ckpt=judge_ckpt, mode=judge_mode,
+                            max_new_tokens=judge_max_new_tokens)
     store = Store(db)
-    result = runner.evaluate(model, settings, task_list, store, console=err)
+    try:
+        result = runner.evaluate(model, settings, task_list, store, console=err, judge=the_judge)
+    except JudgeError as e:
+        err.print(f"[red]judge failed:[/] {escape(str(e))}\nfinished generations and judgments are cached; "
+                  "run the same command again to resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     if as_json:
         flat = {t: {m: v["value"] for m, v in ms.items()} for t, ms in result.scores.items()}
         print(json.dumps({"run_id": result.run_id, "db": str(store.path.resolve()), "resumed": result.resumed,
-                          "generated": result.generated, "scores": flat}))
+                          "generated": result.generated, "judged": result.judged, "scores": flat}))
         return
     out.print(_scores_table(result.run_id, [{"task": t, "metric": m, **v} for t, ms in result.scores.items()
                                              for m, v in ms.items()]))
     cached = "all from the cache" if result.generated == 0 else f"{result.generated} generated"
-    out.print(f"run [bold]{result.run_id}[/] ({cached}) stored in [bold]{store.path.resolve()}[/]")
+    cached += f", {result.judged} judged" if the_judge else ""
+    out.print(f"run [bold]{result.run_id}[/] ({cached}) stored in [bold]{store.path.resolve()}[/]", soft_wrap=True)
 
 
 @app.command("tasks")
 def list_tasks():
     """List the available tasks."""
-    from sfteval.tasks import available_tasks
+    from sfteval.runner import task_names
 
-    for name in available_tasks():
+    for name in task_names():
         out.print(name)
 
 
@@ -145,10 +162,10 @@ def show(run_id: str, db: Optional[Path] = typer.Option(None, help=DB_HELP),
 
 @app.command()
 @_user_errors
-def export(run_id: str, format: str = typer.Option("jsonl", help="jsonl | parquet | lm-eval"),
+def export(run_id: str, format: str = typer.Option("jsonl", help="jsonl | parquet | lm-eval | fastchat"),
            out_path: Optional[Path] = typer.Option(None, "--out", help="file (jsonl, parquet) or folder (lm-eval)"),
            db: Optional[Path] = typer.Option(None, help=DB_HELP)):
-    """Write a run's samples as jsonl, parquet, or lm-eval's --log_samples files."""
+    """Write a run's samples as jsonl, parquet, lm-eval's --log_samples files, or FastChat's MT-Bench answers."""
     from sfteval import export as exporter
     from sfteval.store import Store
 

@@ -1,15 +1,18 @@
-"""Write a stored run's samples in the formats users already read: jsonl, parquet, lm-eval's log_samples."""
+"""Write a stored run's samples in the formats users already read: jsonl, parquet, lm-eval's log_samples,
+FastChat's MT-Bench model_answer file."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
+from datetime import timezone
 from pathlib import Path
 
 from sfteval.config import ConfigError
 from sfteval.store import Store
 
-FORMATS = ("jsonl", "parquet", "lm-eval")
+FORMATS = ("jsonl", "parquet", "lm-eval", "fastchat")
 
 
 def export(store: Store, run_id: str, fmt: str, out: Path | None) -> list[Path]:
@@ -24,6 +27,8 @@ def export(store: Store, run_id: str, fmt: str, out: Path | None) -> list[Path]:
                         f"TO '{_sql_path(out)}' (FORMAT parquet)", [rid])
         return [out]
     samples = store.samples(rid)
+    if fmt == "fastchat":
+        return [_fastchat(run, samples, out)]
     if fmt == "jsonl":
         out = out or Path(f"{rid}.jsonl")
         with open(out, "w") as f:
@@ -62,6 +67,26 @@ def _lm_eval(store: Store, run: dict, samples: list[dict], folder: Path) -> list
     path.write_text(json.dumps({"results": results, "config": {"model": run["checkpoint_path"], "run_id": run["id"]},
                                "sfteval_version": run["sfteval_version"]}, indent=2, default=str))
     return [*written, path]
+
+
+def _fastchat(run: dict, samples: list[dict], out: Path | None) -> Path:
+    """FastChat's model_answer file (gen_model_answer.py): a line per question with both turns in choices[0].
+    FastChat names a model after its answer file, so the default file is <model_id>.jsonl."""
+    turns = defaultdict(dict)
+    for s in samples:
+        if s["task"] == "mtbench":
+            turns[s["doc_id"]][s["repeat"]] = s["output"]
+    if not turns:
+        raise ConfigError(f"run {run['id']} has no mtbench answers: --format fastchat exports MT-Bench runs")
+    model_id = Path(run["checkpoint_path"] or run["id"]).name
+    out = out or Path(f"{model_id}.jsonl")
+    tstamp = run["started_at"].replace(tzinfo=timezone.utc).timestamp()  # the store keeps UTC
+    with open(out, "w") as f:
+        for qid, answer in sorted(turns.items()):
+            choices = [{"index": 0, "turns": [answer[t] for t in sorted(answer)]}]
+            f.write(json.dumps({"question_id": qid, "answer_id": _sha(f"{run['id']}/{qid}")[:22], "model_id": model_id,
+                                "choices": choices, "tstamp": tstamp}, ensure_ascii=False) + "\n")
+    return out
 
 
 def _sha(text: str) -> str:

@@ -5,6 +5,8 @@
 - parse:     FastChat's rating regexes, the expected rating from logprobs, pairwise verdicts and rule
 - aggregate: show_result's means, per-category means, bootstrap intervals
 - client:    the Judge protocol and the OpenAI-compatible API judge (retries, concurrency, usage)
+- local:     a local model as the judge (hf backend): written ratings, or the expected rating in one pass
+- build:     the judge `sfteval run --judge ...` asks for, checked before the run starts
 - cache:     judgments kept in the store, so nothing is judged twice and a killed run resumes
 - fastchat:  FastChat's files imported into the store as runs
 """

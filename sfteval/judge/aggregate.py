@@ -84,3 +84,23 @@ def bootstrap_ci(rows: list[dict], n_boot: int = N_BOOT, seed: int = 0, level: f
             stderr = float(m.std(ddof=1)) if len(m) > 1 else None
             result[model][key] = {"low": float(low), "high": float(high), "stderr": stderr}
     return result
+
+
+def score_rows(rows: list[dict], categories: dict[int, str]) -> list[dict]:
+    """One model's judgments as rows of the `scores` table (task mtbench): 'score' (overall), 'score,turn1',
+    'score,turn2' and 'score,<category>' with bootstrap stderrs, and 'judge_unparsed', the -1 judgments."""
+    (model,) = {r["model"] for r in rows}
+    result = show_result(rows).get(model, {})
+    ci = bootstrap_ci(rows).get(model, {})
+    valid = [r for r in rows if r["score"] != UNPARSED]
+    n = {"turn1": sum(r["turn"] == 1 for r in valid), "turn2": sum(r["turn"] == 2 for r in valid),
+         "overall": len(valid)}
+    scores = [{"metric": "score" if key == "overall" else f"score,{key}", "value": result[key],
+               "stderr": ci[key]["stderr"], "n": n[key]} for key in ("turn1", "turn2", "overall")
+              if result.get(key) is not None]
+    for category, value in category_means(rows, categories).get(model, {}).items():
+        in_category = [r for r in valid if categories.get(r["question_id"], "unknown") == category]
+        stderr = bootstrap_ci(in_category)[model]["overall"]["stderr"]
+        scores.append({"metric": f"score,{category}", "value": value, "stderr": stderr, "n": len(in_category)})
+    scores.append({"metric": "judge_unparsed", "value": float(len(rows) - len(valid)), "stderr": None, "n": len(rows)})
+    return scores

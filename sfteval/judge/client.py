@@ -46,6 +46,7 @@ class JudgeReply:
 class Judge(Protocol):
     id: str    # the judge's identity in the cache: API model name, or a local checkpoint's hash
     mode: str  # "generate" or "logprob"
+    max_tokens: int  # the most tokens a judgment may take
 
     def judge(self, prompts: list[JudgePrompt]) -> list[JudgeReply]: ...
 

@@ -33,23 +33,6 @@ def _sha(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def score_rows(rows: list[dict], categories: dict[int, str]) -> list[dict]:
-    """One model's judgments as rows of the `scores` table."""
-    (model,) = {r["model"] for r in rows}
-    result = aggregate.show_result(rows).get(model, {})
-    ci = aggregate.bootstrap_ci(rows).get(model, {})
-    valid = [r for r in rows if r["score"] != UNPARSED]
-    n = {"turn1": sum(r["turn"] == 1 for r in valid), "turn2": sum(r["turn"] == 2 for r in valid),
-         "overall": len(valid)}
-    scores = [{"metric": "score" if key == "overall" else f"score,{key}", "value": result[key],
-               "stderr": ci[key]["stderr"], "n": n[key]} for key in ("turn1", "turn2", "overall")
-              if result.get(key) is not None]
-    for category, value in aggregate.category_means(rows, categories).get(model, {}).items():
-        count = sum(categories.get(r["question_id"], "unknown") == category for r in valid)
-        scores.append({"metric": f"score,{category}", "value": value, "stderr": None, "n": count})
-    return scores
-
-
 def sample_rows(rows: list[dict], answers: dict[int, list[str]], questions: dict[int, dict],
                 references: dict[int, list[str]]) -> list[dict]:
     """One model's judgments as rows of the `samples` table, one per question-turn."""
@@ -113,7 +96,7 @@ def import_files(store: Store, answers_dir: Path, judgments_file: Path) -> list[
         store.start_run(run_id, ckpt, fingerprint, [TASK], "imported",
                         {"judgments": str(Path(judgments_file).resolve()), "judges": judges}, __version__, None)
         store.save_task(run_id, TASK, sample_rows(model_rows, answers[model], questions, references),
-                        score_rows(model_rows, categories))
+                        aggregate.score_rows(model_rows, categories))
         _seed_cache(store, model_rows, templates)
         store.end_run(run_id, "finished")
         imported.append({"model": model, "run_id": run_id, "n": len(model_rows)})

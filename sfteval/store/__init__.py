@@ -150,8 +150,9 @@ class Store:
                 [[run_id, task, s["doc_id"], s["repeat"], s["prompt"], s["output"], s["target"],
                   json.dumps(s["extracted"]), json.dumps(s["metrics"]), s["score"]] for s in samples],
             )
-            con.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?)",
-                            [[run_id, task, s["metric"], s["value"], s["stderr"], s["n"]] for s in scores])
+            if scores:  # executemany refuses an empty list
+                con.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?)",
+                                [[run_id, task, s["metric"], s["value"], s["stderr"], s["n"]] for s in scores])
             con.execute("COMMIT")
 
     # --- readers --------------------------------------------------------------------------------------
