@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -62,7 +61,3 @@ def run_settings(**values) -> RunSettings:
     if settings.samples > 1 and not settings.temperature:
         raise ConfigError("--samples > 1 needs --temperature > 0 (greedy decoding gives the same sample every time)")
     return settings
-
-
-def api_key() -> str:
-    return os.environ.get("OPENAI_API_KEY", "")

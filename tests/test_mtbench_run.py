@@ -295,3 +295,15 @@ def test_real_model_answers_and_judges_itself_in_both_modes(tmp_path, smollm2):
                                                                result["run_id"])]
     assert scores["judge_unparsed"] == ratings.count(-1) and all(r == -1 or 1 <= r <= 10 for r in ratings)
     assert scores["judge_completion_tokens"] > 0
+
+
+def test_a_judge_needs_mtbench_among_the_tasks():
+    from sfteval.config import ConfigError, run_settings
+    from sfteval.judge.build import build_judge
+    from sfteval.judge.client import ApiJudge
+
+    every_task = run_settings()  # no --tasks: every task, MT-Bench included
+    judge = build_judge("api", every_task, model="gpt-4", base="http://127.0.0.1:9/v1")
+    assert isinstance(judge, ApiJudge)
+    with pytest.raises(ConfigError, match="--judge scores MT-Bench answers: add --tasks mtbench"):
+        build_judge("api", run_settings(tasks=["gsm8k"]), model="gpt-4", base="http://127.0.0.1:9/v1")

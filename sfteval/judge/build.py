@@ -5,11 +5,11 @@ from __future__ import annotations
 from sfteval.checkpoints import resolve
 from sfteval.config import ConfigError, RunSettings
 from sfteval.judge.client import MODES, ApiJudge, Judge
+from sfteval.judge.data import TASK  # the one task a judge scores
 from sfteval.judge.local import LocalJudge
 from sfteval.judge.prompts import JUDGE_MAX_TOKENS
 
 KINDS = ("none", "api", "hf")
-TASK = "mtbench"  # the one task a judge scores
 
 
 def build_judge(kind: str | None, settings: RunSettings, *, model: str | None = None, base: str | None = None,
@@ -24,7 +24,7 @@ def build_judge(kind: str | None, settings: RunSettings, *, model: str | None = 
         raise ConfigError(f"--judge-max-new-tokens must be at least 1 (got {max_new_tokens})")
     if kind == "none":
         return None
-    if TASK not in settings.tasks:
+    if settings.tasks and TASK not in settings.tasks:  # no --tasks: every task, MT-Bench included
         raise ConfigError(f"--judge scores MT-Bench answers: add --tasks {TASK}")
     max_new_tokens = max_new_tokens or JUDGE_MAX_TOKENS
     if kind == "api":

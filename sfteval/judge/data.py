@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+TASK = "mtbench"  # the task name MT-Bench runs and imports are stored under
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "mt_bench"
 JUDGMENT_KEYS = ("question_id", "model", "judge", "judgment", "score", "turn")
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from sfteval import __version__
 from sfteval.judge import aggregate, data
+from sfteval.judge.data import TASK
 from sfteval.judge.cache import save_judgments
 from sfteval.judge.client import JudgeReply
 from sfteval.judge.parse import UNPARSED
 from sfteval.judge.prompts import JudgePrompt
 from sfteval.store import Store
 
-TASK = "mtbench"
 
 
 def _sha(*parts: bytes) -> str:

@@ -25,7 +25,7 @@ from sfteval.judge.parse import UNPARSED
 from sfteval.judge.prompts import JudgePrompt
 from sfteval.tasks import Request, SampleResult, Score
 
-NAME = "mtbench"
+NAME = data.TASK
 MAX_NEW_TOKENS = 1024  # FastChat's default --max-new-token
 
 Generate = Callable[[list[Request]], list[str]]
