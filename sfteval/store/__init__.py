@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import duckdb
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DB = "sfteval.duckdb"
 _LOCK_WAIT_S = 30.0
 
