@@ -155,6 +155,50 @@ class Store:
                                 [[run_id, task, s["metric"], s["value"], s["stderr"], s["n"]] for s in scores])
             con.execute("COMMIT")
 
+    # --- trainer lineage ------------------------------------------------------------------------------
+
+    def save_mixture(self, hash: str, seed: int, n_examples: int, manifest: dict,
+                     tokens: int | None = None, trainable_tokens: int | None = None) -> None:
+        with self.connect() as con:
+            con.execute(
+                """INSERT INTO mixtures VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (hash) DO UPDATE SET tokens = coalesce(excluded.tokens, mixtures.tokens),
+                       trainable_tokens = coalesce(excluded.trainable_tokens, mixtures.trainable_tokens)""",
+                [hash, seed, n_examples, tokens, trainable_tokens, json.dumps(manifest), _now()])
+
+    def stage(self, hash: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM stages WHERE hash = ?", [hash])
+        return rows[0] if rows else None
+
+    def start_stage(self, hash: str, parent: str | None, base: str, base_hash: str, mixture: str,
+                    hyperparams: dict) -> None:
+        with self.connect() as con:
+            con.execute(
+                """INSERT INTO stages VALUES (?, ?, ?, ?, ?, ?, 'training', NULL, NULL, NULL, NULL, ?, NULL)
+                   ON CONFLICT (hash) DO UPDATE SET status = 'training', error = NULL, started_at = excluded.started_at""",
+                [hash, parent, base, base_hash, mixture, json.dumps(hyperparams), _now()])
+
+    def end_stage(self, hash: str, status: str, *, path: str | None = None, checkpoint: str | None = None,
+                  metrics: dict | None = None, error: str | None = None) -> None:
+        with self.connect() as con:
+            con.execute("""UPDATE stages SET status = ?, path = ?, checkpoint = ?, metrics = ?, error = ?,
+                               finished_at = ? WHERE hash = ?""",
+                        [status, path, checkpoint, json.dumps(metrics) if metrics is not None else None, error,
+                         _now(), hash])
+
+    def save_cells(self, rows: list[dict[str, Any]]) -> None:
+        """A grid's cells, replaced as a whole so that a re-planned grid never keeps stale cells."""
+        grids = sorted({r["grid"] for r in rows})
+        with self.connect() as con:
+            con.execute("BEGIN")
+            for grid in grids:
+                con.execute("DELETE FROM grid_cells WHERE grid = ?", [grid])
+            con.executemany(
+                "INSERT INTO grid_cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[r["grid"], r["cell"], r["strategy"], r["stage_index"], r["n_stages"], r["stage"], r["sources"],
+                  json.dumps(r["fractions"]), r.get("k")] for r in rows])
+            con.execute("COMMIT")
+
     # --- readers --------------------------------------------------------------------------------------
 
     def query(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
