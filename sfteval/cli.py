@@ -15,6 +15,7 @@ from rich.table import Column, Table
 
 from sfteval.commands.humaneval import app as humaneval_app
 from sfteval.commands.mtbench import app as mtbench_app
+from sfteval.commands.train import grid as grid_command, train as train_command
 
 # lm-eval and transformers log warnings on every task load; errors still show.
 for _name in ("lm_eval", "lm-eval", "transformers", "datasets"):
@@ -39,10 +40,11 @@ def _user_errors(fn):
         from sfteval.config import ConfigError
         from sfteval.store import StoreError
         from sfteval.tasks import UnknownTaskError
+        from sfteval.train import StageError
 
         try:
             return fn(*args, **kwargs)
-        except (CheckpointError, ConfigError, StoreError, UnknownTaskError) as e:
+        except (CheckpointError, ConfigError, StoreError, UnknownTaskError, StageError) as e:
             err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         except KeyboardInterrupt:
@@ -69,13 +71,19 @@ def run(
     chat_template: str = typer.Option("auto", help="auto (the model's own) | vicuna | alpaca | chatml | none"),
     api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL for --backend api (key: $OPENAI_API_KEY)"),
     api_model: Optional[str] = typer.Option(None, help="model name on the API server"),
-    judge: Optional[str] = typer.Option(None, help="MT-Bench judge: none (answers only) | api | hf "
+    judge: Optional[str] = typer.Option(None, help="MT-Bench judge: none (answers only) | api | hf | vllm "
                                         "(default: hf with --judge-ckpt, api with --judge-model, else none)"),
     judge_model: Optional[str] = typer.Option(None, help="--judge api: model name on the judge server, e.g. gpt-4"),
     judge_base: Optional[str] = typer.Option(None, help="--judge api: OpenAI-compatible URL (key: $OPENAI_API_KEY)"),
-    judge_ckpt: Optional[str] = typer.Option(None, help="--judge hf: the judge model (dir, .gguf, hub id, demo:...)"),
+    judge_ckpt: Optional[str] = typer.Option(None, help="--judge hf|vllm: the judge model (dir, .gguf, hub id, "
+                                             "demo:...)"),
     judge_mode: str = typer.Option("generate", help="generate (parse the written rating) | logprob (expected rating)"),
     judge_max_new_tokens: Optional[int] = typer.Option(None, help="judge's generation length (default 2048)"),
+    judge_concurrency: Optional[int] = typer.Option(None, help="--judge api: requests in flight at once (default 8)"),
+    judge_timeout: Optional[float] = typer.Option(None, help="--judge api: seconds per request before a retry "
+                                                  "(default 120)"),
+    judge_price: Optional[str] = typer.Option(None, help="judge cost IN,OUT in USD per 1M tokens (default: list price "
+                                              "of gpt-4, gpt-4-turbo, gpt-4o, gpt-4o-mini; 0 for local judges)"),
     db: Optional[Path] = typer.Option(None, help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help='print {"run_id":..., "scores": {...}} on stdout instead'),
 ):
@@ -96,7 +104,8 @@ def run(
     else:
         model = checkpoints.resolve(ckpt, base)
     the_judge = build_judge(judge, settings, model=judge_model, base=judge_base, ckpt=judge_ckpt, mode=judge_mode,
-                            max_new_tokens=judge_max_new_tokens)
+                            max_new_tokens=judge_max_new_tokens, concurrency=judge_concurrency,
+                            timeout=judge_timeout, price=judge_price)
     store = Store(db)
     try:
         result = runner.evaluate(model, settings, task_list, store, console=err, judge=the_judge)
@@ -114,6 +123,10 @@ def run(
     cached = "all from the cache" if result.generated == 0 else f"{result.generated} generated"
     cached += f", {result.judged} judged" if the_judge else ""
     out.print(f"run [bold]{result.run_id}[/] ({cached}) stored in [bold]{store.path.resolve()}[/]", soft_wrap=True)
+
+
+app.command("train")(_user_errors(train_command))
+app.command("grid")(_user_errors(grid_command))
 
 
 @app.command("tasks")

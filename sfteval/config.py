@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 from fractions import Fraction
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -114,3 +117,125 @@ class SourceSpec(BaseModel):
     ability: Literal["math", "code", "general"] | None = None  # None: the source's name in the config
     split: str = "train"                                       # hub ids only
     strip_calculator: bool = False                             # gsm8k: drop the <<48/2=24>> notes
+    limit: int | None = Field(default=None, ge=1)              # the "full" set: a seeded sample of this many records
+
+
+Amount = Fraction
+
+
+class Strategy(BaseModel):
+    """One strategy of a grid. `fractions` defaults to the grid's for single/multitask/ratio and to [1]
+    (all the data, as in the paper's RQ4) for the multi-stage strategies."""
+    kind: Literal["single", "multitask", "sequential", "mixed_sequential", "dmt", "ratio"]
+    fractions: list[Fraction] | None = None
+    order: list[str] = Field(default_factory=lambda: ["code", "math", "general"])  # sequential
+    k: list[Fraction] = Field(default_factory=list)                                # dmt replay fractions
+    fixed: dict[str, Fraction] = Field(default_factory=dict)                       # ratio: sources held fixed
+    vary: list[str] = Field(default_factory=list)                                  # ratio: sources scaled
+
+    @field_validator("fractions", "k", mode="before")
+    @classmethod
+    def _fractions(cls, values):
+        return None if values is None else [parse_fraction(v) for v in values]
+
+    @field_validator("fixed", mode="before")
+    @classmethod
+    def _fixed(cls, values: dict):
+        return {name: parse_fraction(v) for name, v in (values or {}).items()}
+
+
+class EvalSpec(BaseModel):
+    tasks: list[str] = Field(default_factory=lambda: ["gsm8k", "humaneval", "mtbench"])
+    limit: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    judge: dict | None = None  # build_judge's arguments, e.g. {kind: hf, ckpt: demo:smollm2-135m, mode: logprob}
+
+
+class GridConfig(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    base: str
+    sources: dict[str, SourceSpec]
+    fractions: list[Fraction] = Field(default_factory=lambda: [Fraction(1)])
+    strategies: list[Strategy]
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    seed: int = 42
+    out_dir: str = "sfteval-runs"           # stage checkpoints go to OUT_DIR/stages/<hash>
+    launcher: str | None = None             # e.g. "accelerate launch --config_file configs/accelerate/ddp.yaml"
+
+    @field_validator("fractions", mode="before")
+    @classmethod
+    def _fractions(cls, values):
+        return [parse_fraction(v) for v in values]
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _strategies(cls, values):
+        # YAML shorthand: `single` or `{dmt: {k: [...]}}` -> {"kind": ..., **options}
+        out = []
+        for v in values:
+            if isinstance(v, str):
+                out.append({"kind": v})
+            elif isinstance(v, dict) and len(v) == 1 and "kind" not in v:
+                (kind, options), = v.items()
+                out.append({"kind": kind, **(options if isinstance(options, dict) else {"order": options})})
+            else:
+                out.append(v)
+        return out
+
+    def ability(self, source: str) -> str:
+        return self.sources[source].ability or source
+
+
+def load_grid(path: str | Path) -> GridConfig:
+    """Read a grid YAML; ${VAR} in source paths and out_dir come from the environment."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"grid config {path} not found: pass a YAML file such as configs/demo.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML ({str(e).splitlines()[0]}): fix the file") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping (name, base, sources, strategies, ...): see configs/demo.yaml")
+    raw.setdefault("name", path.stem)
+    try:
+        config = GridConfig(**_expand(raw, path))
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{path}: {where}: {err['msg']}") from None
+    _check_names(config, path)
+    return config
+
+
+def _expand(value, path: Path):
+    if isinstance(value, str):
+        missing = [v for v in re.findall(r"\$\{(\w+)\}", value) if v not in os.environ]
+        if missing:
+            raise ConfigError(f"{path} uses ${{{missing[0]}}} but it is not set: export {missing[0]}=... "
+                              "(e.g. the folder holding your SFT data)")
+        return os.path.expandvars(value)
+    if isinstance(value, dict):
+        return {k: _expand(v, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, path) for v in value]
+    return value
+
+
+def _check_names(config: GridConfig, path: Path) -> None:
+    known = set(config.sources) | {config.ability(n) for n in config.sources}
+    for s in config.strategies:
+        if s.kind == "dmt" and not s.k:
+            raise ConfigError(f"{path}: dmt needs k, e.g. {{dmt: {{k: [1, 1/4, 1/16]}}}}")
+        if s.kind == "ratio" and not (s.fixed and s.vary):
+            raise ConfigError(f"{path}: ratio needs fixed and vary, e.g. {{ratio: {{fixed: {{general: 1}}, vary: [math, code]}}}}")
+        used = set(s.order if s.kind == "sequential" else []) | set(s.fixed) | set(s.vary)
+        if s.kind in ("mixed_sequential", "dmt"):
+            used |= {"general"} if known & {"math", "code"} else {"general", "math or code"}
+        if unknown := sorted(used - known):
+            raise ConfigError(f"{path}: strategy {s.kind} needs source {unknown[0]!r} but sources are "
+                              f"{', '.join(sorted(config.sources))}: add it under sources (or set its ability:)")

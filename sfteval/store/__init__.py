@@ -106,6 +106,12 @@ class Store:
             ).fetchone()
         return row[0] if row else None
 
+    def finished_run(self, fingerprint: str) -> str | None:
+        """A finished run with this fingerprint: the grid skips evaluations it has already done."""
+        rows = self.query("SELECT id FROM runs WHERE fingerprint = ? AND status = 'finished' ORDER BY started_at DESC "
+                          "LIMIT 1", [fingerprint])
+        return rows[0]["id"] if rows else None
+
     def start_run(self, run_id: str, checkpoint: str, fingerprint: str, tasks: list[str], backend: str,
                   settings: dict, version: str, git_sha: str | None) -> None:
         with self.connect() as con:

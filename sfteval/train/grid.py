@@ -1,0 +1,152 @@
+"""Run a plan: train every stage not yet trained, register it with its lineage, evaluate every checkpoint.
+
+Each stage trains in its own process (`python -m sfteval.train.worker`, or under the config's launcher, e.g.
+`accelerate launch ...` for several GPUs), so a crash in one stage leaves the grid's state clean, and a
+killed grid picks up where it stopped: finished stages are skipped by key, evaluations by fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from rich.console import Console
+
+from sfteval import checkpoints
+from sfteval.config import ConfigError, GridConfig, run_settings
+from sfteval.store import Store
+from sfteval.train import StageError
+from sfteval.train import mixture as mixtures
+from sfteval.train.plan import Plan, Stage, build_plan
+from sfteval.train.sources import Source, load_source
+
+
+@dataclass
+class StagePlan:
+    stage: Stage
+    mixture: mixtures.Mixture | None   # None when a source cannot be read here (dry-run only)
+    uses: int
+    status: str                        # trained | to train
+
+
+def plan_grid(config: GridConfig, store: Store | None, *, need_data: bool = True) -> tuple[Plan, list[StagePlan]]:
+    """The plan, with each unique stage's mixture built (so its size is known) and whether it is trained."""
+    try:
+        base_id = checkpoints.resolve(config.base).hash
+    except checkpoints.CheckpointError:
+        if need_data:
+            raise
+        base_id = f"unresolved:{config.base}"  # dry-run of a hub base on an offline machine
+    plan = build_plan(config, base_id)
+    sources = _load_sources(config, need_data)
+    stages = []
+    for stage in plan.stages:
+        mix = None
+        if all(name in sources for name, _ in stage.mix):
+            mix = mixtures.build_mixture({n: (sources[n], _amount(sources[n], f, config)) for n, f in stage.mix},
+                                         config.seed)
+        row = store.stage(stage.key) if store else None
+        done = bool(row and row["status"] == "finished" and row["path"] and Path(row["path"]).is_dir())
+        stages.append(StagePlan(stage, mix, plan.uses(stage), "trained" if done else "to train"))
+    return plan, stages
+
+
+def run_grid(config: GridConfig, store: Store, console: Console, *, cells: list[str] | None = None,
+             evaluate: bool = True) -> list[str]:
+    """Train (and evaluate) the stages of the chosen cells (default all); returns the evaluated run ids."""
+    plan, stages = plan_grid(config, store)
+    chosen = [c for c in plan.cells if not cells or c.name in cells]
+    if cells and not chosen:
+        raise ConfigError(f"no cell named {cells[0]!r} in {config.name}: see `sfteval grid CONFIG --dry-run`")
+    store.save_cells([row for c in plan.cells for row in c.rows(config.name)])
+    wanted = {s.key for c in chosen for s in c.stages}
+    todo = [sp for sp in stages if sp.stage.key in wanted]
+    base = checkpoints.resolve(config.base)
+    for i, sp in enumerate(todo, 1):
+        tag = f"stage {i}/{len(todo)} [bold]{sp.stage.label}[/] ({sp.stage.key[:10]}, used by {sp.uses} cells)"
+        if sp.status == "trained":
+            console.print(f"{tag}: trained before, reused")
+            continue
+        console.print(f"{tag}: training on {len(sp.mixture.examples)} examples")
+        _train(config, store, base, sp)
+    if not evaluate:
+        return []
+    run_ids = [_evaluate(config, store, console, base, "base model")]
+    for sp in todo:
+        row = store.stage(sp.stage.key)
+        run_ids.append(_evaluate(config, store, console, checkpoints.resolve(row["path"]), sp.stage.label))
+    return run_ids
+
+
+def _train(config: GridConfig, store: Store, base: checkpoints.Checkpoint, sp: StagePlan) -> None:
+    stage, root = sp.stage, Path(config.out_dir) / "stages"
+    out_dir = root / stage.key[:16]
+    parent = store.stage(stage.parent.key) if stage.parent else None
+    init, gguf = (parent["path"], None) if parent else (base.path, base.gguf_file)
+    work = root / f"{stage.key[:16]}.work"
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / "train.jsonl"
+    data.write_text("".join(json.dumps({"messages": list(e.messages)}) + "\n" for e in sp.mixture.examples))
+    spec = work / "spec.json"
+    spec.write_text(json.dumps({"init": init, "gguf_file": gguf, "data": str(data), "out_dir": str(out_dir),
+                                "settings": config.train.model_dump(mode="json"), "metrics": str(work / "metrics.json")}))
+    store.start_stage(stage.key, stage.parent.key if stage.parent else None, config.base, base.hash,
+                      sp.mixture.hash, config.train.model_dump(mode="json"))
+    launcher = shlex.split(config.launcher) if config.launcher else [sys.executable]
+    cmd = [*launcher, "-m", "sfteval.train.worker", str(spec)]
+    try:
+        done = subprocess.run(cmd)
+    except KeyboardInterrupt:
+        store.end_stage(stage.key, "failed", error="interrupted; run the grid again to retrain this stage")
+        raise
+    if done.returncode != 0:
+        store.end_stage(stage.key, "failed", error=f"training exited with {done.returncode}; see its output above")
+        raise StageError(f"stage {stage.label} failed (exit {done.returncode}); fix the cause and run the grid again: "
+                         "finished stages are kept")
+    metrics = json.loads((work / "metrics.json").read_text())
+    ckpt = checkpoints.resolve(str(out_dir))
+    store.upsert_checkpoint(ckpt.hash, ckpt.path, ckpt.kind, None, {"stage": stage.key})
+    mixtures.save(store, sp.mixture, metrics.get("tokens"), metrics.get("trainable_tokens"))
+    store.end_stage(stage.key, "finished", path=str(out_dir.resolve()), checkpoint=ckpt.hash, metrics=metrics)
+
+
+def _evaluate(config: GridConfig, store: Store, console: Console, ckpt: checkpoints.Checkpoint, what: str) -> str:
+    from sfteval import runner
+    from sfteval.judge.build import build_judge
+
+    e = config.eval
+    template = "vicuna" if config.train.chat_template == "vicuna" else "auto"
+    settings = run_settings(tasks=e.tasks, limit=e.limit, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
+                            chat_template=template)
+    tasks = runner.plan_tasks(settings)
+    judge = build_judge(settings=settings, **(e.judge or {"kind": "none"}))
+    finished = store.finished_run(runner.fingerprint(ckpt, settings, tasks, judge))
+    if finished:
+        console.print(f"evaluate {what}: done before (run {finished})")
+        return finished
+    console.print(f"evaluate {what}")
+    return runner.evaluate(ckpt, settings, tasks, store, console=console, judge=judge).run_id
+
+
+def _load_sources(config: GridConfig, need_data: bool) -> dict[str, Source]:
+    sources = {}
+    for name, spec in config.sources.items():
+        try:
+            sources[name] = load_source(name, spec)
+        except ConfigError:
+            if need_data:
+                raise
+    return sources
+
+
+def _amount(source: Source, f: Fraction, config: GridConfig) -> Fraction | int:
+    """A source's `limit` makes a seeded sample of that many records its "full" set; fractions scale it."""
+    limit = config.sources[source.name].limit
+    if limit is None or limit >= len(source.examples):
+        return f
+    return max(1, round(f * limit))
