@@ -70,9 +70,9 @@ def run_grid(config: GridConfig, store: Store, console: Console, *, cells: list[
     for i, sp in enumerate(todo, 1):
         tag = f"stage {i}/{len(todo)} [bold]{sp.stage.label}[/] ({sp.stage.key[:10]}, used by {sp.uses} cells)"
         if sp.status == "trained":
-            console.print(f"{tag}: trained before, reused")
+            console.print(f"{tag}: trained before, reused", soft_wrap=True)
             continue
-        console.print(f"{tag}: training on {len(sp.mixture.examples)} examples")
+        console.print(f"{tag}: training on {len(sp.mixture.examples)} examples", soft_wrap=True)
         _train(config, store, base, sp)
     if not evaluate:
         return []
@@ -100,7 +100,7 @@ def _train(config: GridConfig, store: Store, base: checkpoints.Checkpoint, sp: S
     launcher = shlex.split(config.launcher) if config.launcher else [sys.executable]
     cmd = [*launcher, "-m", "sfteval.train.worker", str(spec)]
     try:
-        done = subprocess.run(cmd)
+        done = subprocess.run(cmd, preexec_fn=_die_with_parent)
     except KeyboardInterrupt:
         store.end_stage(stage.key, "failed", error="interrupted; run the grid again to retrain this stage")
         raise
@@ -115,6 +115,17 @@ def _train(config: GridConfig, store: Store, base: checkpoints.Checkpoint, sp: S
     store.end_stage(stage.key, "finished", path=str(out_dir.resolve()), checkpoint=ckpt.hash, metrics=metrics)
 
 
+def _die_with_parent() -> None:
+    """A grid killed with SIGKILL takes its training process along instead of leaving it running."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: a killed grid may leave its current stage running
+
+
 def _evaluate(config: GridConfig, store: Store, console: Console, ckpt: checkpoints.Checkpoint, what: str) -> str:
     from sfteval import runner
     from sfteval.judge.build import build_judge
@@ -127,7 +138,7 @@ def _evaluate(config: GridConfig, store: Store, console: Console, ckpt: checkpoi
     judge = build_judge(settings=settings, **(e.judge or {"kind": "none"}))
     finished = store.finished_run(runner.fingerprint(ckpt, settings, tasks, judge))
     if finished:
-        console.print(f"evaluate {what}: done before (run {finished})")
+        console.print(f"evaluate {what}: done before (run {finished})", soft_wrap=True)
         return finished
     console.print(f"evaluate {what}")
     return runner.evaluate(ckpt, settings, tasks, store, console=console, judge=judge).run_id
