@@ -124,3 +124,28 @@ def test_unreadable_source_in_a_real_run_is_an_error(tmp_path):
 
     with pytest.raises(ConfigError, match="missing.jsonl"):
         plan_grid(config, None)
+
+
+def _write_grid(tmp_path, base: str, general_path: str) -> str:
+    path = tmp_path / "g.yaml"
+    path.write_text(f"name: g\nbase: {base}\nsources: {{general: {{path: {general_path}, format: sharegpt}}}}\n"
+                    "strategies: [single]\n")
+    return str(path)
+
+
+def test_unloadable_base_stops_before_anything_is_written(tmp_path, shared_data):
+    config = _write_grid(tmp_path, "/no/such/model", shared_data / "sharegpt" / "sharegpt_v3_sample_1000.json")
+    done = sfteval("train", "--config", config, "--db", str(tmp_path / "s.duckdb"))
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and "/no/such/model" in done.stderr
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stages").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM grid_cells").fetchone()[0] == 0
+
+
+def test_a_source_with_nothing_left_is_an_error(tmp_path):
+    data = tmp_path / "only_gpt.json"
+    data.write_text(json.dumps([{"id": "a", "conversations": [{"from": "gpt", "value": "hello"}]}]))
+    done = sfteval("grid", _write_grid(tmp_path, "demo:smollm2-135m", data), "--dry-run")
+    assert done.returncode == 2 and done.stderr.startswith("error: source general has no usable examples")

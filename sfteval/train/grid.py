@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -84,23 +85,36 @@ def run_grid(config: GridConfig, store: Store, console: Console, *, cells: list[
 
 
 def _train(config: GridConfig, store: Store, base: checkpoints.Checkpoint, sp: StagePlan) -> None:
+    from sfteval.train.sft import STAGE_FILE
+
     stage, root = sp.stage, Path(config.out_dir) / "stages"
     out_dir = root / stage.key[:16]
+    store.start_stage(stage.key, stage.parent.key if stage.parent else None, config.base, base.hash,
+                      sp.mixture.hash, config.train.model_dump(mode="json"))
+    if not (out_dir / STAGE_FILE).is_file():  # else: trained, but the grid died before recording it
+        _launch(config, store, base, sp, out_dir)
+    metrics = json.loads((out_dir / STAGE_FILE).read_text())
+    ckpt = checkpoints.resolve(str(out_dir))
+    store.upsert_checkpoint(ckpt.hash, ckpt.path, ckpt.kind, None, {"stage": stage.key})
+    mixtures.save(store, sp.mixture, metrics.get("tokens"), metrics.get("trainable_tokens"))
+    store.end_stage(stage.key, "finished", path=str(out_dir.resolve()), checkpoint=ckpt.hash, metrics=metrics)
+
+
+def _launch(config: GridConfig, store: Store, base: checkpoints.Checkpoint, sp: StagePlan, out_dir: Path) -> None:
+    """Train in a child process (under the config's launcher), starting from the parent stage or the base."""
+    stage = sp.stage
     parent = store.stage(stage.parent.key) if stage.parent else None
     init, gguf = (parent["path"], None) if parent else (base.path, base.gguf_file)
-    work = root / f"{stage.key[:16]}.work"
+    work = out_dir.parent / f"{out_dir.name}.work"
     work.mkdir(parents=True, exist_ok=True)
     data = work / "train.jsonl"
     data.write_text("".join(json.dumps({"messages": list(e.messages)}) + "\n" for e in sp.mixture.examples))
     spec = work / "spec.json"
     spec.write_text(json.dumps({"init": init, "gguf_file": gguf, "data": str(data), "out_dir": str(out_dir),
-                                "settings": config.train.model_dump(mode="json"), "metrics": str(work / "metrics.json")}))
-    store.start_stage(stage.key, stage.parent.key if stage.parent else None, config.base, base.hash,
-                      sp.mixture.hash, config.train.model_dump(mode="json"))
+                                "settings": config.train.model_dump(mode="json")}))
     launcher = shlex.split(config.launcher) if config.launcher else [sys.executable]
-    cmd = [*launcher, "-m", "sfteval.train.worker", str(spec)]
     try:
-        done = subprocess.run(cmd, preexec_fn=_die_with_parent)
+        done = subprocess.run([*launcher, "-m", "sfteval.train.worker", str(spec)], preexec_fn=_die_with_parent)
     except KeyboardInterrupt:
         store.end_stage(stage.key, "failed", error="interrupted; run the grid again to retrain this stage")
         raise
@@ -108,11 +122,7 @@ def _train(config: GridConfig, store: Store, base: checkpoints.Checkpoint, sp: S
         store.end_stage(stage.key, "failed", error=f"training exited with {done.returncode}; see its output above")
         raise StageError(f"stage {stage.label} failed (exit {done.returncode}); fix the cause and run the grid again: "
                          "finished stages are kept")
-    metrics = json.loads((work / "metrics.json").read_text())
-    ckpt = checkpoints.resolve(str(out_dir))
-    store.upsert_checkpoint(ckpt.hash, ckpt.path, ckpt.kind, None, {"stage": stage.key})
-    mixtures.save(store, sp.mixture, metrics.get("tokens"), metrics.get("trainable_tokens"))
-    store.end_stage(stage.key, "finished", path=str(out_dir.resolve()), checkpoint=ckpt.hash, metrics=metrics)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _die_with_parent() -> None:
@@ -150,7 +160,7 @@ def _load_sources(config: GridConfig, need_data: bool) -> dict[str, Source]:
         try:
             sources[name] = load_source(name, spec)
         except ConfigError:
-            if need_data:
+            if need_data or Path(spec.path).expanduser().is_file():  # a dry-run plans around unreachable data only
                 raise
     return sources
 

@@ -1,5 +1,5 @@
 """One training stage in its own process: `python -m sfteval.train.worker SPEC.json` (or under a launcher
-such as `accelerate launch`). The grid writes the spec; the worker trains and writes the metrics."""
+such as `accelerate launch`). The grid writes the spec; train_stage writes the model and its metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from sfteval.config import TrainSettings
+from sfteval.config import ConfigError, TrainSettings
 from sfteval.train.sft import train_stage
 
 
@@ -15,17 +15,12 @@ def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     with open(spec["data"]) as f:
         conversations = [json.loads(line)["messages"] for line in f]
-    metrics = train_stage(spec["init"], spec["gguf_file"], conversations, TrainSettings(**spec["settings"]),
-                          Path(spec["out_dir"]))
-    if _is_main_process():
-        Path(spec["metrics"]).write_text(json.dumps(metrics))
-
-
-def _is_main_process() -> bool:
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
+    train_stage(spec["init"], spec["gguf_file"], conversations, TrainSettings(**spec["settings"]), Path(spec["out_dir"]))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    try:
+        main(sys.argv[1])
+    except ConfigError as e:  # bad data or settings: one line, as the CLI prints it, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
