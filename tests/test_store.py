@@ -15,12 +15,13 @@ from sfteval.store import SCHEMA_VERSION, Store, StoreError
 def test_new_store_has_the_versioned_schema(tmp_path):
     store = Store(tmp_path / "s.duckdb")
     with store.connect() as con:
-        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 3
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert {"checkpoints", "runs", "scores", "samples", "generations", "judgments"} <= tables
+    assert {"checkpoints", "runs", "scores", "samples", "generations", "judgments", "mixtures", "stages",
+            "grid_cells"} <= tables
     Store(tmp_path / "s.duckdb")  # re-opening applies nothing twice
     with store.connect() as con:
-        assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 2
+        assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 3
 
 
 def test_newer_schema_is_refused(tmp_path):

@@ -44,12 +44,20 @@ def _migrations() -> list[tuple[int, str]]:
 
 
 class Store:
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, read_only: bool = False):
+        """read_only: open an existing store without migrating or writing (the app, `sfteval report`). Every
+        connection is then read-only: readers share the file, and a writer (a running grid) and they wait for
+        each other at most one short connection, as every connection here is short."""
         self.path = Path(path) if path is not None else default_path()
-        self._migrate()
+        self.read_only = read_only
+        if read_only:
+            self._check_readable()
+        else:
+            self._migrate()
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, read_only: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        read_only = self.read_only if read_only is None else read_only
         deadline = time.monotonic() + _LOCK_WAIT_S
         while True:
             try:
@@ -63,6 +71,25 @@ class Store:
             yield con
         finally:
             con.close()
+
+    def _check_readable(self) -> None:
+        if self.path.is_dir():
+            raise StoreError(f"--db {self.path} is a directory: pass the store file, e.g. {self.path / DEFAULT_DB}")
+        if not self.path.is_file():
+            raise StoreError(f"no store at {self.path}: fill one with `sfteval run --db {self.path}` "
+                             "(or pass --db PATH to an existing store)")
+        try:
+            with self.connect() as con:
+                version = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        except duckdb.CatalogException:
+            raise StoreError(f"{self.path} is not an sfteval store (no schema_version table): pass --db PATH "
+                             "to a store that `sfteval run` wrote") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {version}, newer than this sfteval ({SCHEMA_VERSION}): "
+                             "upgrade sfteval")
+        if version < SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {version}, older than this sfteval ({SCHEMA_VERSION}): "
+                             f"upgrade it once with a writing command, e.g. `sfteval ls --db {self.path}`")
 
     def _migrate(self) -> None:
         if self.path.is_dir():
@@ -212,6 +239,11 @@ class Store:
             cur = con.execute(sql, params or [])
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def frame(self, sql: str, params: list | None = None):
+        """A query's rows as a pandas DataFrame (the analyses read whole tables of samples this way)."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         return self.query(
