@@ -13,9 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
+from sfteval.commands.data import app as data_app
 from sfteval.commands.humaneval import app as humaneval_app
 from sfteval.commands.mtbench import app as mtbench_app
 from sfteval.commands.train import grid as grid_command, train as train_command
+from sfteval.commands.report import report as report_command
+from sfteval.commands.check import baseline as baseline_command, check as check_command
 
 # lm-eval and transformers log warnings on every task load; errors still show.
 for _name in ("lm_eval", "lm-eval", "transformers", "datasets"):
@@ -25,6 +28,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Evaluate SFT checkpoints on GSM8K, HumanEval and MT-Bench; store everything in DuckDB.")
 app.add_typer(humaneval_app, name="humaneval", help="Score existing HumanEval completions in the sandbox.")
 app.add_typer(mtbench_app, name="mtbench", help="Score and import FastChat MT-Bench judgments.")
+app.add_typer(data_app, name="data", help="Audit, decontaminate and compare SFT sources and mixtures.")
 out = Console()
 err = Console(stderr=True)
 
@@ -127,6 +131,9 @@ def run(
 
 app.command("train")(_user_errors(train_command))
 app.command("grid")(_user_errors(grid_command))
+app.command("report")(_user_errors(report_command))
+app.command("check")(_user_errors(check_command))
+app.command("baseline")(_user_errors(baseline_command))
 
 
 @app.command("tasks")
@@ -184,6 +191,15 @@ def export(run_id: str, format: str = typer.Option("jsonl", help="jsonl | parque
 
     written = exporter.export(Store(db), run_id, format, out_path)
     out.print(f"wrote {', '.join(str(p) for p in written)}")
+
+
+@app.command()
+def ui(db: Optional[Path] = typer.Option(None, help=DB_HELP), port: int = typer.Option(8501, help="port to serve on"),
+       headless: bool = typer.Option(False, help="do not open a browser")):
+    """Open the analysis app (Streamlit) at http://localhost:PORT; it reads the store read-only."""
+    from sfteval.commands.ui import launch
+
+    raise typer.Exit(launch(db, port, headless))
 
 
 def _scores_table(run_id: str, rows: list[dict]) -> Table:

@@ -53,3 +53,12 @@ def sfteval(*args: str, env: dict | None = None, timeout: float = 600, **kw) -> 
 
 def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def analysis_store(tmp_path_factory, tiny_model, shared_data):
+    """A real store of a small grid (real tiny-model runs, real MT-Bench judgments, hand-made outputs scored by
+    the real scorers, trainer lineage), built once: see tests/analysis_store.py."""
+    from analysis_store import build
+
+    return build(tmp_path_factory.mktemp("analysis") / "store.duckdb", tiny_model, shared_data)
