@@ -118,6 +118,13 @@ class SourceSpec(BaseModel):
     split: str = "train"                                       # hub ids only
     strip_calculator: bool = False                             # gsm8k: drop the <<48/2=24>> notes
     limit: int | None = Field(default=None, ge=1)              # the "full" set: a seeded sample of this many records
+    # data selection (sfteval/audit/select.py): filters remove records, then `select` orders what is left, and
+    # every subset is a prefix of that order; the defaults keep the seeded random order of all records
+    select: Literal["random", "kcenter", "ifd"] = "random"
+    max_tokens: int | None = Field(default=None, ge=1)         # drop conversations longer (scorer's chat template)
+    dedup: Literal["exact", "near"] | None = None              # keep the first of each duplicate group
+    decontaminate: bool = False                                # drop records sharing a 13-gram with an eval set
+    scorer: str = "demo:smollm2-135m"                          # ifd's small model; its tokenizer counts max_tokens
 
 
 Amount = Fraction

@@ -2,7 +2,8 @@
 
 A source's examples are put in one seeded order per (seed, source name) and a subset is always a prefix of
 that order: the 1/256 subset is inside the 1/64 subset ... inside the full source, so a scaling curve
-compares like with like, while the order itself is random (never a prefix of the file).
+compares like with like, while the order itself is random (never a prefix of the file). A source's `select:`
+and filter options (sfteval/audit/select.py) replace that order by another, and subsets stay its prefixes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
 
+from sfteval.audit.select import selected_order, selection_manifest
 from sfteval.config import ConfigError, fraction_text, parse_fraction
 from sfteval.train.sources import Example, Source, canonical_json, sha256_text
 
@@ -25,10 +27,11 @@ def _rank(seed: int, *parts: str) -> str:
 
 def subset(source: Source, amount: Fraction | int, seed: int) -> list[Example]:
     """A Fraction takes round(amount * n) examples (at least 1), an int that count; in the seeded order."""
-    n = len(source.examples)
+    order = selected_order(source, seed, lambda e: _rank(seed, source.name, e.id))
+    n = len(order)
     if n == 0:
-        raise ConfigError(f"source {source.name} has no usable examples (dropped: {source.dropped}): check its "
-                          "path and format")
+        raise ConfigError(f"source {source.name} has no usable examples (dropped: {source.dropped}, removed by its "
+                          f"filters: {sum(map(len, order.removed.values()))}): check its path, format and filters")
     if isinstance(amount, Fraction):
         take = max(1, round(parse_fraction(amount) * n))
     elif amount < 1 or amount > n:
@@ -36,7 +39,7 @@ def subset(source: Source, amount: Fraction | int, seed: int) -> list[Example]:
                           "ask for at most the examples it has, or use a fraction such as 1/4")
     else:
         take = amount
-    return sorted(source.examples, key=lambda e: _rank(seed, source.name, e.id))[:take]
+    return order.first(take)
 
 
 @dataclass
@@ -46,12 +49,14 @@ class Mixture:
     hash: str                    # sha256 of the canonical JSON of the manifest less its provenance fields
 
 
-def _entry(source: Source, amount: Fraction | int, chosen: list[Example]) -> dict:
+def _entry(source: Source, amount: Fraction | int, chosen: list[Example], seed: int) -> dict:
+    selection = selection_manifest(source, seed, lambda e: _rank(seed, source.name, e.id))
     return {"path": source.spec.path, "format": source.spec.format,
             "amount": fraction_text(amount) if isinstance(amount, Fraction) else amount,
             "n": len(chosen), "ids": [e.id for e in chosen],
             "sha256": sha256_text("\n".join(e.sha256 for e in chosen)),
-            "file_sha256": source.file_sha256, "dropped": source.dropped}
+            "file_sha256": source.file_sha256, "dropped": source.dropped,
+            **({"selection": selection} if selection else {})}
 
 
 def build_mixture(parts: dict[str, tuple[Source, Fraction | int]], seed: int) -> Mixture:
@@ -63,7 +68,7 @@ def build_mixture(parts: dict[str, tuple[Source, Fraction | int]], seed: int) ->
     chosen, entries = {}, {}
     for name, (source, amount) in sorted(parts.items()):
         chosen[name] = subset(source, amount, seed)
-        entries[name] = _entry(source, amount, chosen[name])
+        entries[name] = _entry(source, amount, chosen[name], seed)
     examples = sorted(((name, e) for name, drawn in chosen.items() for e in drawn),
                       key=lambda pair: _rank(seed, "mixture", pair[0], pair[1].id))
     if not examples:

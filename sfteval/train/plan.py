@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from sfteval.audit.select import chosen_options
 from sfteval.config import GridConfig, SourceSpec, Strategy, fraction_text
 
 SPECIALISTS = ("math", "code")
@@ -73,8 +74,10 @@ def source_identity(spec: SourceSpec) -> str:
 
     path = Path(spec.path).expanduser()
     content = f"file:{file_sha256(path)}" if path.is_file() else f"hub:{spec.path}:{spec.split}"
-    return _sha({"content": content, "format": spec.format, "strip_calculator": spec.strip_calculator,
-                 "limit": spec.limit})
+    identity = {"content": content, "format": spec.format, "strip_calculator": spec.strip_calculator,
+                "limit": spec.limit}
+    selection = chosen_options(spec)
+    return _sha({**identity, "selection": selection} if selection else identity)  # the default: keys as before
 
 
 def build_plan(config: GridConfig, base_id: str) -> Plan:
