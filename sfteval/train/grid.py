@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 from rich.console import Console
@@ -49,8 +48,7 @@ def plan_grid(config: GridConfig, store: Store | None, *, need_data: bool = True
     for stage in plan.stages:
         mix = None
         if all(name in sources for name, _ in stage.mix):
-            mix = mixtures.build_mixture({n: (sources[n], _amount(sources[n], f, config)) for n, f in stage.mix},
-                                         config.seed)
+            mix = mixtures.build_mixture({n: (sources[n], f) for n, f in stage.mix}, config.seed)
         row = store.stage(stage.key) if store else None
         done = bool(row and row["status"] == "finished" and row["path"] and Path(row["path"]).is_dir())
         stages.append(StagePlan(stage, mix, plan.uses(stage), "trained" if done else "to train"))
@@ -163,11 +161,3 @@ def _load_sources(config: GridConfig, need_data: bool) -> dict[str, Source]:
             if need_data or Path(spec.path).expanduser().is_file():  # a dry-run plans around unreachable data only
                 raise
     return sources
-
-
-def _amount(source: Source, f: Fraction, config: GridConfig) -> Fraction | int:
-    """A source's `limit` makes a seeded sample of that many records its "full" set; fractions scale it."""
-    limit = config.sources[source.name].limit
-    if limit is None or limit >= len(source.examples):
-        return f
-    return max(1, round(f * limit))

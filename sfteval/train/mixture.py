@@ -26,9 +26,11 @@ def _rank(seed: int, *parts: str) -> str:
 
 
 def subset(source: Source, amount: Fraction | int, seed: int) -> list[Example]:
-    """A Fraction takes round(amount * n) examples (at least 1), an int that count; in the seeded order."""
+    """A Fraction takes round(amount * n) examples (at least 1), an int that count; in the seeded order.
+    n is the source's size after its filters, or its `limit` when smaller: the seeded sample that stands for
+    "all of it"."""
     order = selected_order(source, seed, lambda e: _rank(seed, source.name, e.id))
-    n = len(order)
+    n = min(len(order), source.spec.limit or len(order))
     if n == 0:
         raise ConfigError(f"source {source.name} has no usable examples (dropped: {source.dropped}, removed by its "
                           f"filters: {sum(map(len, order.removed.values()))}): check its path, format and filters")
