@@ -109,6 +109,21 @@ class Generator:
                      for i, (p, kw) in enumerate(zip(prompts, gen_kwargs))]
         return lm.generate_until(instances, disable_tqdm=True)
 
+    def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[dict]:
+        """lm-eval's loglikelihood of each (prompt, continuation), batched by the LM: {"logprob": log-probability
+        of the continuation, "greedy": whether greedy decoding gives it, "tokens": how many tokens it scored}."""
+        from lm_eval.api.instance import Instance
+
+        if any(not prompt for prompt, _ in pairs):
+            raise ValueError("loglikelihood requests need a non-empty prompt")
+        lm = self._lm(True)
+        instances = [Instance("loglikelihood", doc={}, arguments=pair, idx=i) for i, pair in enumerate(pairs)]
+        results = lm.loglikelihood(instances, disable_tqdm=True)
+        # The continuation's tokens as lm-eval split them (whitespace ending the prompt moves to the continuation).
+        counts = [len(lm._encode_pair(prompt, continuation)[1]) for prompt, continuation in pairs]
+        return [{"logprob": float(logprob), "greedy": bool(greedy), "tokens": n}
+                for (logprob, greedy), n in zip(results, counts)]
+
     def next_token_probs(self, prompts: list[str], candidates: list[int],
                          then: int | None = None) -> tuple[list[list[float]], list[list[float]] | None]:
         """P(next token = c) for each candidate token id after each prompt, from one forward pass per batch; with

@@ -154,6 +154,7 @@ class Strategy(BaseModel):
 class EvalSpec(BaseModel):
     tasks: list[str] = Field(default_factory=lambda: ["gsm8k", "humaneval", "mtbench"])
     limit: int | None = Field(default=None, ge=1)
+    limits: dict[str, int] = Field(default_factory=dict)  # per-task overrides, e.g. cheap probes on more items
     batch_size: int = Field(default=8, ge=1)
     max_new_tokens: int | None = Field(default=None, ge=1)
     judge: dict | None = None  # build_judge's arguments, e.g. {kind: hf, ckpt: demo:smollm2-135m, mode: logprob}

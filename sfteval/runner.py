@@ -23,12 +23,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sfteval import __version__
 from sfteval.backends import Generator
 from sfteval.checkpoints import Checkpoint
-from sfteval.config import RunSettings
+from sfteval.config import ConfigError, RunSettings
 from sfteval.judge.cache import judge_cached
 from sfteval.judge.client import Judge, JudgeReply
+from sfteval.judge.cost import summary as judge_summary
 from sfteval.judge.prompts import JudgePrompt
 from sfteval.store import Store
 from sfteval.tasks import Request, Task, UnknownTaskError, available_tasks, load_task, mtbench
+from sfteval.tasks.probes import Probe
 
 
 @dataclass
@@ -50,9 +52,15 @@ def plan_tasks(settings: RunSettings) -> list[Task | mtbench.MTBench]:
     unknown = [n for n in names if n not in task_names()]
     if unknown:
         raise UnknownTaskError(f"unknown task {unknown[0]!r}: available tasks are {', '.join(task_names())}")
-    return [mtbench.load(settings) if n == mtbench.NAME else
-            load_task(n, samples=settings.samples, temperature=settings.temperature,
-                      max_new_tokens=settings.max_new_tokens) for n in names]
+    tasks = [mtbench.load(settings) if n == mtbench.NAME else
+             load_task(n, samples=settings.samples, temperature=settings.temperature,
+                       max_new_tokens=settings.max_new_tokens) for n in names]
+    probes = [t.name for t in tasks if isinstance(t, Probe)]
+    if probes and settings.backend == "api":  # lm-eval's API clients score no given text with the model's tokens
+        if settings.tasks:
+            raise ConfigError(f"task {probes[0]!r} needs the model's own tokens: use --backend hf or vllm")
+        tasks = [t for t in tasks if not isinstance(t, Probe)]  # all tasks: all that this backend can run
+    return tasks
 
 
 def fingerprint(ckpt: Checkpoint, settings: RunSettings, tasks: list[Task], judge: Judge | None = None) -> str:
@@ -88,6 +96,8 @@ def evaluate(ckpt: Checkpoint, settings: RunSettings, tasks: list[Task], store: 
         store.end_run(run_id, "failed", f"{type(e).__name__}: {e}")
         raise
     store.end_run(run_id, "finished")
+    if judge and "judge_prompt_tokens" in scores.get(mtbench.NAME, {}):
+        console.print(judge_summary({m: v["value"] for m, v in scores[mtbench.NAME].items()}), soft_wrap=True)
     return RunResult(run_id, resumed, work.generated, work.judged, scores)
 
 
@@ -95,7 +105,7 @@ def _run_task(task: Task | mtbench.MTBench, work: _Work, judge: Judge | None, ru
     templater = work.generator.templater() if task.uses_chat_template else None
     if isinstance(task, mtbench.MTBench):  # two dependent rounds of generation, then the judge
         requests, outputs = task.answer(partial(work.generate, task), work.settings.limit, templater)
-        samples, scores = task.score(requests, outputs, judge and partial(work.judge, judge))
+        samples, scores = task.score(requests, outputs, judge and partial(work.judge, judge), judge and judge.price)
     else:
         requests = task.requests(work.settings.limit, templater)
         samples, scores = task.score(requests, work.generate(task, requests))
@@ -120,14 +130,20 @@ class _Work:
         missing = [i for i, k in enumerate(keys) if k not in outputs]
         if missing:
             chat = task.uses_chat_template and self.settings.chat_template != "none"  # prompts are rendered chats
-            missing = [missing[j] for j in self.generator.order([requests[i].prompt for i in missing])]
+            scoring = requests[0].request_type == "loglikelihood"  # a task's requests are all of one type
+            texts = [requests[i].prompt + (requests[i].continuation or "") for i in missing]
+            missing = [missing[j] for j in self.generator.order(texts)]
             chunk = 4 * self.settings.batch_size  # a whole number of batches, cached as soon as they finish
             with _progress(self.console) as bar:
-                job = bar.add_task(f"{task.name}: generating", total=len(missing))
+                job = bar.add_task(f"{task.name}: {'scoring' if scoring else 'generating'}", total=len(missing))
                 for start in range(0, len(missing), chunk):
                     ids = missing[start:start + chunk]
-                    outs = self.generator.generate([requests[i].prompt for i in ids],
-                                                   [requests[i].gen_kwargs for i in ids], chat=chat)
+                    if scoring:  # one forward pass per (prompt, continuation), its result cached as JSON text
+                        outs = [json.dumps(r) for r in self.generator.loglikelihood(
+                            [(requests[i].prompt, requests[i].continuation) for i in ids])]
+                    else:
+                        outs = self.generator.generate([requests[i].prompt for i in ids],
+                                                       [requests[i].gen_kwargs for i in ids], chat=chat)
                     self.store.save_generations([(keys[i], o) for i, o in zip(ids, outs)])
                     outputs.update((keys[i], o) for i, o in zip(ids, outs))
                     bar.advance(job, len(ids))
@@ -144,7 +160,8 @@ class _Work:
 
 
 def _cache_key(ckpt: Checkpoint, settings: RunSettings, task: Task, r: Request) -> str:
-    return _sha([ckpt.hash, settings.output_settings(), task.fingerprint, r.prompt, r.gen_kwargs, r.repeat])
+    scored = [r.continuation] if r.request_type == "loglikelihood" else []  # generation keys stay as they were
+    return _sha([ckpt.hash, settings.output_settings(), task.fingerprint, r.prompt, r.gen_kwargs, r.repeat, *scored])
 
 
 def _judge_spec(judge: Judge) -> dict:

@@ -4,11 +4,13 @@ It answers POST /v1/chat/completions with the judgment GPT-4 gave to the same us
 judgment file), or `default` for a prompt it does not know. It can be told to fail the next requests
 (`fail("429", "500", "hang", "400")`), records every request and the most requests it served at once, and
 with `logprobs: true` returns one token per word, number or symbol with top_logprobs: the rating's token
-carries RATING_ALTERNATIVES around the written rating, every other token only itself.
+carries RATING_ALTERNATIVES around the written rating, every other token only itself. `Rate` is a scripted
+judge to pass instead of the real judgments: a rating for every prompt, recomputable from the prompt.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -49,6 +51,17 @@ def logprob_content(text: str) -> list[dict]:
         content.append({"token": tok, "logprob": top[0]["logprob"], "top_logprobs": top})
         pos += len(tok)
     return content
+
+
+def rating(prompt: str) -> int:
+    return 1 + int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 10
+
+
+class Rate:
+    """The replies of a scripted judge: a rating for every prompt, recomputable by the test from the prompt."""
+
+    def get(self, prompt: str, default: str) -> str:
+        return f"The assistant's answer is hard to follow.\n\nRating: [[{rating(prompt)}]]"
 
 
 class JudgeServer(LoopbackServer):

@@ -151,4 +151,4 @@ def test_pairwise_games_through_the_server(tmp_path):
                 for g1, g2 in zip(flat[::2], flat[1::2])]
     assert outcomes == ["model_1", "tie", "tie", "error", "error", "error"]
     assert parse.win_rates(outcomes) == {"win": 1, "loss": 0, "tie": 2, "n": 3, "win_rate": 1 / 3, "loss_rate": 0.0,
-                                         "win_rate_adjusted": 2 / 3}
+                                         "tie_rate": 2 / 3, "win_rate_adjusted": 2 / 3}

@@ -137,7 +137,7 @@ def test_pairwise_verdicts_and_fastchats_rule():
     assert parse.pair_outcome("tie", "tie") == "tie"
     assert parse.pair_outcome("A", "error") == "error"
     rates = parse.win_rates(["model_1", "model_1", "model_2", "tie", "error"])
-    assert rates == {"win": 2, "loss": 1, "tie": 1, "n": 4, "win_rate": 0.5, "loss_rate": 0.25,
+    assert rates == {"win": 2, "loss": 1, "tie": 1, "n": 4, "win_rate": 0.5, "loss_rate": 0.25, "tie_rate": 0.25,
                      "win_rate_adjusted": 0.625}
     assert math.isnan(parse.win_rates(["error"])["win_rate"])
 

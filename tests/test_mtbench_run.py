@@ -3,7 +3,7 @@ OpenAI-compatible server on 127.0.0.1 or by a local model; caches, kill and resu
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import json
 import signal
 import subprocess
@@ -14,24 +14,13 @@ import duckdb
 import pytest
 
 from conftest import last_json, sfteval
-from judge_server import JudgeServer, expected_rating
+from judge_server import JudgeServer, Rate, expected_rating, rating
 from openai_server import OpenAIServer
 from sfteval.config import RunSettings
 from sfteval.judge import data, prompts
 from sfteval.tasks.mtbench import MTBench, load
 
 FAST = ["--max-new-tokens", "16", "--batch-size", "4"]
-
-
-def rating(prompt: str) -> int:
-    return 1 + int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 10
-
-
-class Rate:
-    """The replies of a scripted judge: a rating for every prompt, recomputable by the test from the prompt."""
-
-    def get(self, prompt: str, default: str) -> str:
-        return f"The assistant's answer is hard to follow.\n\nRating: [[{rating(prompt)}]]"
 
 
 def _query(db, sql, *params):
@@ -260,8 +249,19 @@ def test_local_logprob_equals_one_prompt_at_a_time(tiny_model):
     (["--judge-ckpt", "/no/such/judge"], "--ckpt /no/such/judge: no such file or directory"),
     (["--judge-model", "gpt-4", "--judge-base", "http://x", "--tasks", "gsm8k"], "--judge scores MT-Bench answers"),
     (["--chat-template", "none"], "mtbench is a chat benchmark"),
+    (["--judge-model", "gpt-4", "--judge-base", "http://x", "--judge-concurrency", "0"],
+     "--judge-concurrency must be at least 1"),
+    (["--judge-model", "gpt-4", "--judge-base", "http://x", "--judge-timeout", "0"],
+     "--judge-timeout must be a positive number of seconds"),
+    (["--judge-ckpt", "TINY", "--judge-concurrency", "2"], "--judge-concurrency and --judge-timeout apply to --judge api"),
+    (["--judge-model", "gpt-4", "--judge-base", "http://x", "--judge-price", "3"], "--judge-price takes two numbers"),
+    (["--judge", "vllm", "--judge-ckpt", "TINY", "--judge-mode", "logprob"],
+     "--judge-mode logprob reads the judge's probabilities through the hf backend"),
+    pytest.param(["--judge", "vllm", "--judge-ckpt", "TINY"], "--judge vllm needs the vllm package",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")),
 ])
 def test_bad_judge_input_is_one_line_and_exit_2(tmp_path, tiny_model, args, message):
+    args = [str(tiny_model) if a == "TINY" else a for a in args]
     if "--tasks" not in args:
         args = [*args, "--tasks", "mtbench"]
     db = tmp_path / "s.duckdb"
@@ -307,3 +307,16 @@ def test_a_judge_needs_mtbench_among_the_tasks():
     assert isinstance(judge, ApiJudge)
     with pytest.raises(ConfigError, match="--judge scores MT-Bench answers: add --tasks mtbench"):
         build_judge("api", run_settings(tasks=["gsm8k"]), model="gpt-4", base="http://127.0.0.1:9/v1")
+
+
+@pytest.mark.skipif(not (importlib.util.find_spec("vllm") and __import__("torch").cuda.is_available()),
+                    reason="needs vllm and a CUDA GPU")
+def test_vllm_judge_generates_ratings(tmp_path, tiny_model):
+    db = tmp_path / "s.duckdb"
+    done = sfteval("run", "--ckpt", str(tiny_model), "--tasks", "mtbench", "--limit", "1", *FAST, "--judge", "vllm",
+                   "--judge-ckpt", str(tiny_model), "--judge-max-new-tokens", "8", "--db", str(db), "--json")
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    assert result["judged"] == 2 and result["scores"]["mtbench"]["judge_cost_usd"] == 0
+    (judge,) = _query(db, "SELECT DISTINCT judge FROM judgments")
+    assert ":backend=vllm:max_tokens=8" in judge[0]

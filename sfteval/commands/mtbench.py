@@ -1,6 +1,8 @@
-"""`sfteval mtbench score|import`: FastChat's MT-Bench files, scored as show_result scores them, or stored.
+"""`sfteval mtbench score|import|pair`: FastChat's MT-Bench files, scored as show_result scores them, or
+stored; two or more answer sets judged pairwise.
 
-Parse, call sfteval.judge, print. A file that cannot be read is one `error: ...` line on stderr and exit 2.
+Parse, call sfteval.judge, print. Bad input is one `error: ...` line on stderr and exit 2; a judge that fails
+after its retries is one `judge failed: ...` line and exit 1.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import wraps
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -23,21 +25,28 @@ err = Console(stderr=True)
 def _user_errors(fn):
     @wraps(fn)
     def wrapper(*args, **kwargs):
+        from sfteval.checkpoints import CheckpointError
+        from sfteval.config import ConfigError
+        from sfteval.judge.client import JudgeError
         from sfteval.judge.data import MTBenchError
         from sfteval.store import StoreError
 
         try:
             return fn(*args, **kwargs)
-        except (MTBenchError, StoreError) as e:
+        except (CheckpointError, ConfigError, MTBenchError, StoreError) as e:
             err.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
+        except JudgeError as e:
+            err.print(f"judge failed: {escape(str(e))}; the judgments made so far are cached: run the same "
+                      f"command again to resume", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
 
     return wrapper
 
 
 @app.callback()
 def mtbench():
-    """MT-Bench: score and import FastChat's llm_judge files."""
+    """MT-Bench: score and import FastChat's llm_judge files; judge answer sets pairwise."""
 
 
 def _fmt(x: float | None, digits: int = 5) -> str:
@@ -91,3 +100,75 @@ def import_(
     for run in import_files(store, answers, judgments):
         out.print(f"{escape(run['model'])}: run [bold]{run['run_id']}[/] ({run['n']} judgments)")
     out.print(f"stored in [bold]{escape(str(store.path.resolve()))}[/]")
+
+
+@app.command()
+@_user_errors
+def pair(
+    run: List[str] = typer.Option([], help="a stored run (id or unique prefix) whose MT-Bench answers to judge; "
+                                  "repeatable"),
+    answers: List[Path] = typer.Option([], help="FastChat model_answer file, or folder of them (every model in it); "
+                                       "repeatable"),
+    limit: Optional[int] = typer.Option(None, min=1, help="first N questions both sets answered (both turns)"),
+    judge: Optional[str] = typer.Option(None, help="api | hf | vllm (default: hf with --judge-ckpt, api with "
+                                        "--judge-model)"),
+    judge_model: Optional[str] = typer.Option(None, help="--judge api: model name on the judge server, e.g. gpt-4"),
+    judge_base: Optional[str] = typer.Option(None, help="--judge api: OpenAI-compatible URL (key: $OPENAI_API_KEY)"),
+    judge_ckpt: Optional[str] = typer.Option(None, help="--judge hf|vllm: the judge model (dir, .gguf, hub id, "
+                                             "demo:...)"),
+    judge_max_new_tokens: Optional[int] = typer.Option(None, help="judge's generation length (default 2048)"),
+    judge_concurrency: Optional[int] = typer.Option(None, help="--judge api: requests in flight at once (default 8)"),
+    judge_timeout: Optional[float] = typer.Option(None, help="--judge api: seconds per request before a retry "
+                                                  "(default 120)"),
+    judge_price: Optional[str] = typer.Option(None, help="judge cost IN,OUT in USD per 1M tokens (default: list "
+                                              "price for gpt-4*, 0 for local judges)"),
+    batch_size: int = typer.Option(8, help="local judges: batch size"),
+    device: Optional[str] = typer.Option(None, help="local judges: cpu, cuda, ... (default: cuda when available)"),
+    db: Optional[Path] = typer.Option(None, help="DuckDB file: the runs, and the judgment cache"),
+    as_json: bool = typer.Option(False, "--json", help='print {"pairs": [...], "judge": {...}} instead'),
+):
+    """Judge answer sets against each other in both orders (FastChat's pairwise rule): win, loss, tie and
+    adjusted win rate per pair. Sets: the --run ones first, then the --answers ones; the earlier is model 1."""
+    from rich.progress import Progress
+
+    from sfteval.config import ConfigError, run_settings
+    from sfteval.judge import cost, pairwise
+    from sfteval.judge.build import build_judge
+    from sfteval.judge.data import TASK
+    from sfteval.store import Store
+
+    settings = run_settings(tasks=[TASK], batch_size=batch_size, device=device)
+    the_judge = build_judge(judge, settings, model=judge_model, base=judge_base, ckpt=judge_ckpt,
+                            max_new_tokens=judge_max_new_tokens, concurrency=judge_concurrency,
+                            timeout=judge_timeout, price=judge_price)
+    if the_judge is None:
+        raise ConfigError("mtbench pair needs a judge: --judge api --judge-model NAME --judge-base URL, "
+                          "or --judge hf --judge-ckpt PATH")
+    store = Store(db)
+    sets = [pairwise.from_run(store, r) for r in run] + [s for path in answers for s in pairwise.from_files(path)]
+    planned = pairwise.matches(sets, limit)
+    with Progress(console=err, transient=True) as bar:
+        job = bar.add_task("judging pairs (both orders)", total=sum(2 * len(g) for *_, g in planned))
+        result = pairwise.judge_matches(the_judge, planned, store, chunk=4 * batch_size,
+                                        progress=lambda n: bar.advance(job, n))
+    if as_json:
+        print(json.dumps(_no_nan(result)))
+        return
+    table = Table(Column("model 1", no_wrap=True), Column("model 2", no_wrap=True), "win", "loss", "tie",
+                  "win rate", "loss rate", "tie rate", "adjusted win rate", "n", "errors",
+                  title="MT-Bench pairwise", caption="a win needs both orders to agree; adjusted: (win + tie/2) / n; "
+                  "errors: unreadable verdicts, left out")
+    for r in result["pairs"]:
+        table.add_row(escape(r["model_1"]), escape(r["model_2"]), str(r["win"]), str(r["loss"]), str(r["tie"]),
+                      _fmt(r["win_rate"], 3), _fmt(r["loss_rate"], 3), _fmt(r["tie_rate"], 3),
+                      _fmt(r["win_rate_adjusted"], 3), str(r["n"]), str(r["errors"]))
+    out.print(table)
+    usage = result["judge"]
+    out.print(f"{cost.summary(usage)}; {usage['asked']} judgments asked, {usage['cached']} from the cache",
+              highlight=False, soft_wrap=True)
+
+
+def _no_nan(result: dict) -> dict:
+    """JSON has no NaN: a pair without a single readable game has null rates."""
+    pairs = [{k: None if isinstance(v, float) and v != v else v for k, v in p.items()} for p in result["pairs"]]
+    return {**result, "pairs": pairs}

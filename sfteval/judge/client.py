@@ -22,6 +22,7 @@ from typing import Protocol
 
 import requests
 
+from sfteval.judge.cost import Price, api_price
 from sfteval.judge.parse import expected_score, parse_score
 from sfteval.judge.prompts import JUDGE_MAX_TOKENS, JUDGE_TEMPERATURE, JudgePrompt
 
@@ -47,6 +48,7 @@ class Judge(Protocol):
     id: str    # the judge's identity in the cache: API model name, or a local checkpoint's hash
     mode: str  # "generate" or "logprob"
     max_tokens: int  # the most tokens a judgment may take
+    price: Price | None  # USD per 1M prompt / completion tokens; None: unknown
 
     def judge(self, prompts: list[JudgePrompt]) -> list[JudgeReply]: ...
 
@@ -68,10 +70,11 @@ def _retry_after(value: str | None) -> float | None:
 class ApiJudge:
     def __init__(self, model: str, base_url: str, mode: str = "generate", api_key: str | None = None,
                  concurrency: int = 8, timeout: float = 120.0, max_retries: int = 8, backoff: float = 1.0,
-                 max_backoff: float = 60.0, max_tokens: int = JUDGE_MAX_TOKENS):
+                 max_backoff: float = 60.0, max_tokens: int = JUDGE_MAX_TOKENS, price: Price | None = None):
         if mode not in MODES:
             raise ValueError(f"judge mode {mode!r}: use one of {', '.join(MODES)}")
         self.id, self.mode, self.url = model, mode, base_url.rstrip("/") + "/chat/completions"
+        self.price = price if price is not None else api_price(model)
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
         self.backoff, self.max_backoff, self.max_tokens = backoff, max_backoff, max_tokens

@@ -57,12 +57,13 @@ def judge_prompts() -> dict[str, dict]:
     return {p["name"]: p for p in _read_jsonl(DATA_DIR / "judge_prompts.jsonl")}
 
 
-def read_answers(folder: Path) -> dict[str, dict[int, list[str]]]:
-    """FastChat's model_answer folder: model name (the file name, as FastChat reads it) -> question id -> turns."""
-    folder = Path(folder)
-    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+def read_answers(path: Path) -> dict[str, dict[int, list[str]]]:
+    """FastChat's model_answer folder, or one file of it: model name (the file name, as FastChat reads it) ->
+    question id -> turns."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(path.glob("*.jsonl")) if path.is_dir() else []
     if not files:
-        raise MTBenchError(f"no *.jsonl answer files in {folder}: pass FastChat's model_answer folder")
+        raise MTBenchError(f"no *.jsonl answer files in {path}: pass FastChat's model_answer folder or a file of it")
     answers = {}
     for file in files:
         by_question = {}

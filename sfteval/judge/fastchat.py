@@ -85,7 +85,7 @@ def import_files(store: Store, answers_dir: Path, judgments_file: Path) -> list[
     categories = {qid: q["category"] for qid, q in questions.items()}
     imported = []
     for model, model_rows in sorted(by_model.items()):
-        answers_file = Path(answers_dir) / f"{model}.jsonl"
+        answers_file = Path(answers_dir) if Path(answers_dir).is_file() else Path(answers_dir) / f"{model}.jsonl"
         ckpt = _sha(model.encode(), answers_file.read_bytes())
         judged = json.dumps([[r["question_id"], r["turn"], r["judge"], r["judgment"], r["score"]] for r in model_rows])
         fingerprint = _sha(ckpt.encode(), judged.encode())

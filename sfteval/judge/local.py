@@ -1,21 +1,24 @@
-"""A local model as the judge: FastChat's judge prompts through the judge's own chat template, on the hf backend.
+"""A local model as the judge: FastChat's judge prompts through the judge's own chat template, on the hf or
+vllm backend.
 
-generate: the judge writes its explanation and rating greedily (up to 2048 new tokens, FastChat's budget) and
-          the rating is parsed with FastChat's regexes, -1 when none is written.
+generate: the judge writes its explanation and rating greedily (FastChat's temperature 0; a sampling
+          temperature can be given) in up to 2048 new tokens, FastChat's budget, and the rating is parsed
+          with FastChat's regexes, -1 when none is written. hf or vllm.
 logprob:  the judge's reply is started for it with "Rating: [[" (the format the prompt demands) and one forward
           pass reads its distribution over the ratings 1..10 at that point: the expected rating, deterministic
           and always defined (the G-Eval idea). Where "10" is two tokens ("1", "0"), P("1") is split between
-          1 and 10 by P("0" | "...[[1"), read one step later, as the API judge does with top logprobs.
+          1 and 10 by P("0" | "...[[1"), read one step later, as the API judge does with top logprobs. hf only.
 """
 
 from __future__ import annotations
 
 import json
 
-from sfteval.backends import CHAT_STOPS, Generator
+from sfteval.backends import CHAT_STOPS, Generator, check_backend
 from sfteval.checkpoints import Checkpoint
-from sfteval.config import RunSettings
+from sfteval.config import ConfigError, RunSettings
 from sfteval.judge.client import MODES, JudgeReply
+from sfteval.judge.cost import FREE, Price
 from sfteval.judge.parse import parse_score
 from sfteval.judge.prompts import JUDGE_MAX_TOKENS, JUDGE_TEMPERATURE, JudgePrompt
 
@@ -23,24 +26,37 @@ RATING_PREFIX = "Rating: [["
 
 
 class LocalJudge:
-    def __init__(self, ckpt: Checkpoint, mode: str, settings: RunSettings, max_tokens: int = JUDGE_MAX_TOKENS):
+    def __init__(self, ckpt: Checkpoint, mode: str, settings: RunSettings, max_tokens: int = JUDGE_MAX_TOKENS,
+                 backend: str = "hf", temperature: float = JUDGE_TEMPERATURE, price: Price = FREE):
         if mode not in MODES:
             raise ValueError(f"judge mode {mode!r}: use one of {', '.join(MODES)}")
-        # The judge checkpoint's own template, on the hf backend, with the run's device, dtype and batch size.
-        judge_settings = RunSettings(backend="hf", batch_size=settings.batch_size, device=settings.device,
+        if backend != "hf" and mode == "logprob":
+            raise ConfigError("--judge-mode logprob reads the judge's probabilities through the hf backend: "
+                              "use --judge hf, or --judge-mode generate")
+        # The judge checkpoint's own template, with the run's device, dtype and batch size.
+        judge_settings = RunSettings(backend=backend, batch_size=settings.batch_size, device=settings.device,
                                      dtype=settings.dtype, chat_template="auto")
+        try:
+            check_backend(judge_settings)
+        except ConfigError as e:  # its fix names --backend; here the option is --judge
+            raise ConfigError(str(e).replace("--backend", "--judge")) from None
         self.generator, self.mode, self.max_tokens = Generator(ckpt, judge_settings), mode, max_tokens
+        self.temperature, self.price = temperature, price
         self.render = self.generator.templater()  # fails now, before the run starts, when there is no template
-        # A judgment cut at another length is another judgment: the cache must not mix them.
-        cut = mode == "generate" and max_tokens != JUDGE_MAX_TOKENS
-        self.id = f"{ckpt.hash}:max_tokens={max_tokens}" if cut else ckpt.hash
+        # A judgment cut at another length, sampled, or from another backend's numerics is another judgment:
+        # the cache must not mix them.
+        parts = [ckpt.hash] + ([f"backend={backend}"] if backend != "hf" else [])
+        if mode == "generate":
+            parts += [f"max_tokens={max_tokens}"] if max_tokens != JUDGE_MAX_TOKENS else []
+            parts += [f"temperature={temperature}"] if temperature != JUDGE_TEMPERATURE else []
+        self.id = ":".join(parts)
 
     def judge(self, prompts: list[JudgePrompt]) -> list[JudgeReply]:
         rendered = [self.render(p.messages) for p in prompts]
         if self.mode == "logprob":
             return self._expected(rendered)
-        kwargs = {"until": CHAT_STOPS, "max_gen_toks": self.max_tokens, "do_sample": False,
-                  "temperature": JUDGE_TEMPERATURE}
+        kwargs = {"until": CHAT_STOPS, "max_gen_toks": self.max_tokens, "do_sample": self.temperature > 0,
+                  "temperature": self.temperature}
         texts = self.generator.generate(rendered, [kwargs] * len(rendered), chat=True)
         return [JudgeReply(text, parse_score(text) if p.output_format == "[[rating]]" else None,
                            {"prompt_tokens": self.generator.token_count(r),

@@ -86,7 +86,7 @@ def win_rates(outcomes: list[str]) -> dict[str, float]:
     n = win + loss + tie
     if n == 0:
         return {"win": 0, "loss": 0, "tie": 0, "n": 0, "win_rate": math.nan, "loss_rate": math.nan,
-                "win_rate_adjusted": math.nan}
+                "tie_rate": math.nan, "win_rate_adjusted": math.nan}
     # each tie counts as half a win and half a loss
     return {"win": win, "loss": loss, "tie": tie, "n": n, "win_rate": win / n, "loss_rate": loss / n,
-            "win_rate_adjusted": (win + 0.5 * tie) / n}
+            "tie_rate": tie / n, "win_rate_adjusted": (win + 0.5 * tie) / n}

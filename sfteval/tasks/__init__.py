@@ -47,6 +47,8 @@ class Request:
     repeat: int  # 0..samples-1
     prompt: str  # exactly what the model sees, chat template applied when the task uses one
     gen_kwargs: dict  # lm-eval generation kwargs: until, max_gen_toks, do_sample, temperature
+    request_type: str = "generate_until"  # lm-eval's: or "loglikelihood" of `continuation` after `prompt`
+    continuation: str | None = None  # the text a loglikelihood request scores
 
 
 @dataclass
@@ -95,6 +97,9 @@ class Task:
         self._lm_task.set_fewshot_seed(FEWSHOT_SEED)
         self._lm_task.build_all_requests(limit=limit, apply_chat_template=use_chat,
                                          chat_template=chat_template if use_chat else None)
+        if self._lm_task.OUTPUT_TYPE == "loglikelihood":  # args: (prompt, continuation)
+            return [Request(self.name, inst.doc_id, 0, inst.args[0], {}, "loglikelihood", inst.args[1])
+                    for inst in self._lm_task.instances]
         return [Request(self.name, inst.doc_id, repeat, inst.args[0], deepcopy(inst.args[1]))
                 for inst in self._lm_task.instances for repeat in range(inst.repeats)]
 
@@ -185,6 +190,10 @@ def load_task(name: str, *, samples: int = 1, temperature: float | None = None,
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
     lm_task = manager.load(name)["tasks"][name]
+    if lm_task.OUTPUT_TYPE == "loglikelihood":  # a probe generates nothing: no generation settings apply
+        from sfteval.tasks.probes import Probe  # probes.py builds on this module
+
+        return Probe(lm_task)
 
     overrides = {}  # applied the way `lm_eval --gen_kwargs` applies them
     if max_new_tokens is not None:

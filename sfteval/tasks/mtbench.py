@@ -19,8 +19,9 @@ from typing import Callable
 
 from sfteval.backends import CHAT_STOPS, Templater
 from sfteval.config import ConfigError, RunSettings
-from sfteval.judge import aggregate, data, prompts
+from sfteval.judge import aggregate, cost, data, prompts
 from sfteval.judge.client import JudgeReply
+from sfteval.judge.cost import Price
 from sfteval.judge.parse import UNPARSED
 from sfteval.judge.prompts import JudgePrompt
 from sfteval.tasks import Request, SampleResult, Score
@@ -67,9 +68,10 @@ class MTBench:
                                 2, templater) for q, a in zip(questions, answers)]
         return first + second, [*answers, *(a.strip() for a in generate(second))]
 
-    def score(self, requests: list[Request], outputs: list[str],
-              judge: JudgeFn | None = None) -> tuple[list[SampleResult], list[Score]]:
-        """A sample per question-turn; with a judge, its FastChat single-answer rating and the scores."""
+    def score(self, requests: list[Request], outputs: list[str], judge: JudgeFn | None = None,
+              price: Price | None = None) -> tuple[list[SampleResult], list[Score]]:
+        """A sample per question-turn; with a judge, its FastChat single-answer rating and the scores, and
+        the judge's tokens and, at `price` (USD per 1M prompt / completion tokens), their cost."""
         answers = {}
         for r, output in zip(requests, outputs):
             answers.setdefault(r.doc_id, ["", ""])[r.repeat] = output
@@ -92,19 +94,18 @@ class MTBench:
         # reported beside the score; without a judge it is the only number.
         lengths = [len(o) for o in outputs]
         length = Score("avg_length", sum(lengths) / len(lengths), None, len(lengths))
-        return samples, [length, *self._scores(replies)]
+        return samples, [length, *self._scores(replies, price)]
 
-    def _scores(self, replies: dict[tuple[int, int], JudgeReply]) -> list[Score]:
+    def _scores(self, replies: dict[tuple[int, int], JudgeReply], price: Price | None) -> list[Score]:
         if not replies:
             return []
         rows = [{"model": NAME, "question_id": q, "turn": t, "score": r.score} for (q, t), r in replies.items()]
         categories = {q["question_id"]: q["category"] for q in self.questions}
         scores = [Score(**s) for s in aggregate.score_rows(rows, categories)]
-        # What the judgments behind these scores cost, whether asked now or read from the judgment cache.
-        for key in ("prompt_tokens", "completion_tokens"):
-            total = sum(r.usage.get(key) or 0 for r in replies.values())
-            scores.append(Score(f"judge_{key}", float(total), None, len(rows)))
-        return scores
+        # What the judgments behind these scores took and cost, whether asked now or read from the judgment
+        # cache; `judge_cost_usd,this_run` counts only those asked now.
+        totals = cost.usage_totals(list(replies.values()), price)
+        return scores + [Score(metric, value, None, n) for metric, (value, n) in totals.items()]
 
     def _request(self, question: dict, history: list[dict], turn: int, templater: Templater) -> Request:
         temperature = self.temperatures[question["category"]]

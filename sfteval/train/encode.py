@@ -30,12 +30,14 @@ def encode(tokenizer, messages: list[dict], max_length: int) -> dict:
 
 
 def count_tokens(tokenizer, conversations: list[list[dict]], max_length: int) -> tuple[int, int]:
-    """(tokens, trainable tokens) of conversations after truncation to max_length."""
+    """(tokens, trainable tokens) of conversations after truncation to max_length; a conversation that truncation
+    leaves without a trainable token is not trained (train_stage drops it), so it is not counted."""
     tokens = trainable = 0
     for messages in conversations:
         row = encode(tokenizer, messages, max_length)
-        tokens += len(row["input_ids"])
-        trainable += sum(label != IGNORE for label in row["labels"])
+        n = sum(label != IGNORE for label in row["labels"])
+        tokens += len(row["input_ids"]) if n else 0
+        trainable += n
     return tokens, trainable
 
 
@@ -45,9 +47,10 @@ def _assistant_spans(tokenizer, messages: list[dict], text: str) -> list[tuple[i
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        prompt = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+        # An assistant turn needs a prompt before it (templates cannot render an empty conversation)
+        prompt = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True) if i else None
         through = tokenizer.apply_chat_template(messages[:i + 1], tokenize=False).rstrip()
-        if not (text.startswith(prompt) and text.startswith(through) and len(through) > len(prompt)):
+        if prompt is None or not (text.startswith(prompt) and text.startswith(through) and len(through) > len(prompt)):
             raise ConfigError(f"the chat template does not render assistant turn {i} after its own prompt "
                               f"({_opening(messages)}): start conversations with a user turn, or train with "
                               "chat_template: vicuna")

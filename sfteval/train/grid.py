@@ -57,7 +57,7 @@ def plan_grid(config: GridConfig, store: Store | None, *, need_data: bool = True
 
 def run_grid(config: GridConfig, store: Store, console: Console, *, cells: list[str] | None = None,
              evaluate: bool = True) -> list[str]:
-    """Train (and evaluate) the stages of the chosen cells (default all); returns the evaluated run ids."""
+    """Train (and evaluate) the stages of the chosen cells (default all); returns a run id per evaluated checkpoint."""
     plan, stages = plan_grid(config, store)
     chosen = [c for c in plan.cells if not cells or c.name in cells]
     if cells and not chosen:
@@ -135,21 +135,28 @@ def _die_with_parent() -> None:
 
 
 def _evaluate(config: GridConfig, store: Store, console: Console, ckpt: checkpoints.Checkpoint, what: str) -> str:
+    """One run per distinct task limit (usually one); a run finished before with the same fingerprint is kept."""
     from sfteval import runner
     from sfteval.judge.build import build_judge
 
     e = config.eval
     template = "vicuna" if config.train.chat_template == "vicuna" else "auto"
-    settings = run_settings(tasks=e.tasks, limit=e.limit, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
-                            chat_template=template)
-    tasks = runner.plan_tasks(settings)
-    judge = build_judge(settings=settings, **(e.judge or {"kind": "none"}))
-    finished = store.finished_run(runner.fingerprint(ckpt, settings, tasks, judge))
-    if finished:
-        console.print(f"evaluate {what}: done before (run {finished})", soft_wrap=True)
-        return finished
-    console.print(f"evaluate {what}")
-    return runner.evaluate(ckpt, settings, tasks, store, console=console, judge=judge).run_id
+    groups: dict[int | None, list[str]] = {}
+    for task in e.tasks:
+        groups.setdefault(e.limits.get(task, e.limit), []).append(task)
+    run_id = ""
+    for limit, names in groups.items():
+        settings = run_settings(tasks=names, limit=limit, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
+                                chat_template=template)
+        tasks = runner.plan_tasks(settings)
+        judge = build_judge(settings=settings, **(e.judge or {"kind": "none"})) if "mtbench" in names else None
+        run_id = store.finished_run(runner.fingerprint(ckpt, settings, tasks, judge))
+        if run_id:
+            console.print(f"evaluate {what} on {','.join(names)}: done before (run {run_id})", soft_wrap=True)
+            continue
+        console.print(f"evaluate {what} on {','.join(names)}", soft_wrap=True)
+        run_id = runner.evaluate(ckpt, settings, tasks, store, console=console, judge=judge).run_id
+    return run_id
 
 
 def _load_sources(config: GridConfig, need_data: bool) -> dict[str, Source]:

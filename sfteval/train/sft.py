@@ -18,7 +18,6 @@ import shutil
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
 from datasets import Dataset
 from peft import LoraConfig, PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PrinterCallback
@@ -56,13 +55,6 @@ def train_stage(init: str, gguf_file: str | None, conversations: list[list[dict]
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise ConfigError(f"{out_dir} already exists: a finished stage is never overwritten; remove it to retrain")
-    state = PartialState()  # the process group of `accelerate launch`, or a single process
-    tmp = out_dir.parent / f"tmp-{out_dir.name}"
-    if state.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)  # what a killed run of this stage left
-        tmp.mkdir(parents=True)
-    state.wait_for_everyone()
-
     model, tokenizer = load_for_training(init, gguf_file, settings)
     rows = [encode(tokenizer, messages, settings.max_length) for messages in conversations]
     rows = [r for r in rows if any(label != IGNORE for label in r["labels"])]  # answers cut off by max_length
@@ -71,21 +63,30 @@ def train_stage(init: str, gguf_file: str | None, conversations: list[list[dict]
                           f"{settings.max_length}: raise max_length or check the mixture")
 
     # The global batch is reached by accumulation; when it does not divide evenly the accumulation is rounded
-    # up, so a step never sees fewer examples than asked (the effective batch is in the metrics).
-    per_step = settings.micro_batch * state.num_processes
+    # up, so a step never sees fewer examples than asked (the effective batch is in the metrics). WORLD_SIZE is
+    # set by `accelerate launch` and torchrun.
+    per_step = settings.micro_batch * int(os.environ.get("WORLD_SIZE", 1))
     accumulation = math.ceil(settings.global_batch / per_step)
+    tmp = out_dir.parent / f"tmp-{out_dir.name}"
     args = SFTConfig(
         output_dir=str(tmp), num_train_epochs=settings.epochs, max_steps=settings.max_steps or -1,
         learning_rate=settings.lr, warmup_steps=settings.warmup_ratio, lr_scheduler_type=settings.scheduler,
         weight_decay=settings.weight_decay, per_device_train_batch_size=settings.micro_batch,
         gradient_accumulation_steps=accumulation, max_length=settings.max_length, packing=settings.packing,
         packing_strategy="bfd", activation_checkpointing=settings.gradient_checkpointing, seed=settings.seed,
-        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=not progress, **_autocast(settings.dtype))
+        ddp_find_unused_parameters=False, logging_steps=1, save_strategy="no", report_to="none",
+        disable_tqdm=not progress, **_autocast(settings.dtype))
     trainer = _CountingTrainer(model=model, args=args, processing_class=tokenizer, peft_config=_lora(settings),
                                train_dataset=Dataset.from_list(rows))
     trainer.remove_callback(PrinterCallback)  # without a progress bar, stay quiet instead of printing every log
+    accelerator = trainer.accelerator
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)  # what a killed run of this stage left
+    accelerator.wait_for_everyone()
     result = trainer.train()
-    trainer.save_model(str(tmp))  # gathers sharded weights (FSDP, ZeRO-3); a PEFT model writes its adapter only
+    # Gathers sharded weights (FSDP, ZeRO-3) and writes the tokenizer with its chat template; a PEFT model writes
+    # its adapter only, merged below.
+    trainer.save_model(str(tmp))
 
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     processed = max((log["num_tokens"] for log in trainer.state.log_history if "num_tokens" in log), default=0)
@@ -98,18 +99,17 @@ def train_stage(init: str, gguf_file: str | None, conversations: list[list[dict]
         "padding_share": 1 - trainer.real_tokens / max(trainer.token_slots, 1),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # of the process so far
         "runtime_s": result.metrics["train_runtime"], "global_batch_effective": accumulation * per_step,
-        "world_size": state.num_processes, "chat_template": settings.chat_template,
+        "world_size": accelerator.num_processes, "chat_template": settings.chat_template,
         "settings": settings.model_dump(), "init": init, "gguf_file": gguf_file,
     }
     del trainer, model
     gc.collect()
-    if state.is_main_process:
+    if accelerator.is_main_process:
         if settings.lora:
             _merge_adapter(init, gguf_file, settings, tmp)
-        tokenizer.save_pretrained(tmp)
         (tmp / STAGE_FILE).write_text(json.dumps(metrics, indent=1))
         os.replace(tmp, out_dir)
-    state.wait_for_everyone()
+    accelerator.wait_for_everyone()
     return metrics
 
 
