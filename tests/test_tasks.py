@@ -41,14 +41,15 @@ def lm_eval_gsm8k():
 
 
 def test_available_tasks():
-    assert available_tasks() == ["gsm8k", "gsm8k_5shot", "humaneval", "humaneval_plus"]
+    assert available_tasks() == ["gsm8k", "gsm8k_5shot", "gsm8k_nll", "humaneval", "humaneval_nll", "humaneval_plus",
+                                "mtbench_nll"]
 
 
 def test_unknown_task_names_the_available_ones():
     with pytest.raises(UnknownTaskError) as error:
         load_task("gsm9k")
     assert str(error.value) == ("unknown task 'gsm9k': available tasks are "
-                                "gsm8k, gsm8k_5shot, humaneval, humaneval_plus")
+                                "gsm8k, gsm8k_5shot, gsm8k_nll, humaneval, humaneval_nll, humaneval_plus, mtbench_nll")
 
 
 @pytest.mark.parametrize("name, version, chat, primary", [
@@ -211,7 +212,8 @@ def test_extra_task_dir(tmp_path, monkeypatch):
     (tmp_path / "gsm8k_qa.yaml").write_text(yaml_text)
     monkeypatch.setenv("SFTEVAL_TASKS_DIR", str(tmp_path))
 
-    assert available_tasks() == ["gsm8k", "gsm8k_5shot", "gsm8k_qa", "humaneval", "humaneval_plus"]
+    assert available_tasks() == ["gsm8k", "gsm8k_5shot", "gsm8k_nll", "gsm8k_qa", "humaneval", "humaneval_nll",
+                                "humaneval_plus", "mtbench_nll"]
     task = load_task("gsm8k_qa")
     question = gsm8k.load_dataset()["test"][0]["question"]
     assert task.requests(limit=1)[0].prompt == f"Q: {question}\nA:"
