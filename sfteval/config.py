@@ -196,20 +196,26 @@ class GridConfig(BaseModel):
         return self.sources[source].ability or source
 
 
-def load_grid(path: str | Path) -> GridConfig:
-    """Read a grid YAML; ${VAR} in source paths and out_dir come from the environment."""
+def read_yaml_mapping(path: Path, what: str, example: str, fields: str) -> dict:
+    """A YAML file holding a mapping (its `name` defaults to the file's stem), or a one-line ConfigError."""
     import yaml
 
-    path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"grid config {path} not found: pass a YAML file such as configs/demo.yaml")
+        raise ConfigError(f"{what} {path} not found: pass a YAML file such as {example}")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML ({str(e).splitlines()[0]}): fix the file") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping (name, base, sources, strategies, ...): see configs/demo.yaml")
+        raise ConfigError(f"{path} must hold a mapping ({fields}): see {example}")
     raw.setdefault("name", path.stem)
+    return raw
+
+
+def load_grid(path: str | Path) -> GridConfig:
+    """Read a grid YAML; ${VAR} in source paths and out_dir come from the environment."""
+    path = Path(path)
+    raw = read_yaml_mapping(path, "grid config", "configs/demo.yaml", "name, base, sources, strategies, ...")
     try:
         config = GridConfig(**_expand(raw, path))
     except ValidationError as e:

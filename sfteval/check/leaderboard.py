@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rich.console import Console
 
 from sfteval.analysis.abilities import ABILITIES
-from sfteval.config import ChatTemplate, ConfigError, RunSettings, run_settings
+from sfteval.config import ChatTemplate, ConfigError, RunSettings, read_yaml_mapping, run_settings
 from sfteval.store import Store
 
 # Settings of a run that change its outputs: a run made otherwise is not the leaderboard's evaluation.
@@ -100,20 +100,10 @@ class Leaderboard(_Strict):
 
 def load(path: str | Path) -> Leaderboard:
     """Read and check a leaderboard file: its fields, its task names, its backend settings."""
-    import yaml
-
     from sfteval.runner import task_names
 
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"leaderboard {path} not found: pass a YAML file such as leaderboards/demo.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML ({str(e).splitlines()[0]}): fix the file") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping (name, tasks, eval, alpha, baseline): see leaderboards/demo.yaml")
-    raw.setdefault("name", path.stem)
+    raw = read_yaml_mapping(path, "leaderboard", "leaderboards/demo.yaml", "name, tasks, eval, alpha, baseline")
     try:
         board = Leaderboard(**{**raw, "path": path})
     except ValidationError as e:
