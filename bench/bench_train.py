@@ -2,8 +2,8 @@
 
 Same model (demo:smollm2-135m with LoRA), same data (the first --examples GSM8K train records as user/assistant
 chats), same settings (batch, accumulation, steps, lr, max length, precision, seed), with and without packing.
-Each run is its own subprocess, so neither inherits the other's warm caches; runs alternate (sfteval, TRL,
-sfteval, ...) so that a neighbour's load on the CPUs falls on both alike. Tokens/s is TRL's own count of tokens
+Each run is its own subprocess, so neither inherits the other's warm caches; runs alternate in ABBA order so
+that a neighbour's load on the CPUs falls on both alike. Tokens/s is TRL's own count of tokens
 fed to the model (padding excluded) over the Trainer's train_runtime, for both. The padding share is the share
 of padded slots in sfteval's micro-batches. Prints a markdown table, writes bench/out/train.json.
 
@@ -115,8 +115,9 @@ def main() -> None:
     results = {}
     for packing in (False, True):
         runs = {"sfteval": [], "trl": []}
-        for _ in range(args.repeats):
-            for engine in runs:
+        for repeat in range(args.repeats):
+            # ABBA order over the whole run: a load that drifts up or down favours neither engine
+            for engine in (["sfteval", "trl"] if (repeat + packing) % 2 == 0 else ["trl", "sfteval"]):
                 runs[engine].append(subprocess_run(engine, packing, args))
                 print(f"  {engine:8} packing={packing!s:5} {runs[engine][-1]['tokens_per_s']:8.1f} tokens/s",
                       file=sys.stderr)
