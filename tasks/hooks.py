@@ -16,6 +16,7 @@ from sfteval.tasks.humaneval import process_results as humaneval_process_results
 from sfteval.tasks.humaneval_plus import execute_base as humaneval_plus_base
 from sfteval.tasks.humaneval_plus import execute_plus as humaneval_plus_plus
 from sfteval.tasks.humaneval_plus import load_dataset as humaneval_plus_dataset
+from sfteval.tasks.probes import answer as mtbench_nll_target
 from sfteval.tasks.probes import gsm8k_solution as gsm8k_nll_target
 from sfteval.tasks.probes import load_mtbench as mtbench_nll_dataset
 from sfteval.tasks.probes import process_results as probe_results
@@ -24,5 +25,5 @@ __all__ = [
     "gsm8k_dataset", "gsm8k_target", "gsm8k_strict", "gsm8k_flexible", "gsm8k_process_results",
     "humaneval_dataset", "humaneval_execute", "humaneval_process_results",
     "humaneval_plus_dataset", "humaneval_plus_base", "humaneval_plus_plus",
-    "gsm8k_nll_target", "mtbench_nll_dataset", "probe_results",
+    "gsm8k_nll_target", "mtbench_nll_dataset", "mtbench_nll_target", "probe_results",
 ]

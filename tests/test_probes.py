@@ -89,6 +89,8 @@ def test_probe_data():
     by_source = {s: {c for c, src in zip(docs["category"], docs["source"]) if src == s} for s in set(docs["source"])}
     assert by_source == {"gpt-4": {"math", "reasoning", "coding"},
                          "mistral-orpo-capybara": {"writing", "roleplay", "extraction", "stem", "humanities"}}
+    # Every answer is scored as written: a Jinja target "[3, 1, 5]" would reach lm-eval as a list.
+    assert [r.continuation for r in load_task("mtbench_nll").requests()] == docs["answer"]
     humaneval = load_task("humaneval_nll").requests(1)[0]
     assert humaneval.prompt.startswith("from typing import List") and humaneval.continuation.startswith("    for ")
 

@@ -41,6 +41,11 @@ def gsm8k_solution(doc: dict) -> str:
     return CALCULATOR.sub("", doc["answer"])
 
 
+def answer(doc: dict) -> str:
+    """The answer as it is: lm-eval reads a Jinja target that looks like a list ("[3, 1, 5]") as a list."""
+    return doc["answer"]
+
+
 def load_mtbench(**_metadata) -> DatasetDict:
     """lm-eval `custom_dataset` hook: the 80 MT-Bench questions (turn 1) with one gold answer each."""
     references = mtbench_data.references()
