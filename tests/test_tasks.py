@@ -16,15 +16,13 @@ from transformers import AutoTokenizer
 from sfteval.tasks import TASKS_DIR, UnknownTaskError, available_tasks, gsm8k, load_task
 
 LM_EVAL_GSM8K_YAML = Path(lm_eval.tasks.__file__).parent / "gsm8k" / "gsm8k.yaml"
-SMOLLM2 = ("/root/.cache/sfteval/models/smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 SMOLLM2_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 
 @pytest.fixture(scope="module")
-def smollm2_chat_template():
+def smollm2_chat_template(smollm2):
     """The callable lm-eval's HFLM.apply_chat_template is, over the real SmolLM2 tokenizer."""
-    directory, gguf_file = SMOLLM2
-    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
+    tokenizer = AutoTokenizer.from_pretrained(smollm2.path, gguf_file=smollm2.gguf_file)
 
     def apply(chat_history, add_generation_prompt=True):
         return tokenizer.apply_chat_template(chat_history, tokenize=False,
