@@ -120,6 +120,14 @@ def _hand_run(store, tasks: dict, answers: dict, run_id: str, checkpoint: str, r
     store.end_run(run_id, "finished")
 
 
+def _read_from(source: str, shared_data: Path) -> dict:
+    """Where a manifest says the source was read from: the real files for math and code; general's file has
+    moved since (the app's overlap view must say so)."""
+    path, fmt = {"math": ("gsm8k/train.jsonl", "gsm8k"), "code": ("code_alpaca/code_alpaca_2k.json", "code_alpaca"),
+                 "general": ("moved/sharegpt.json", "sharegpt")}[source]
+    return {"path": str(shared_data / path), "format": fmt}
+
+
 def build(path: Path, tiny_model: Path, shared_data: Path) -> FixtureStore:
     from rich.console import Console
 
@@ -154,7 +162,8 @@ def build(path: Path, tiny_model: Path, shared_data: Path) -> FixtureStore:
 
     base_hash = checkpoints.resolve(str(tiny_model)).hash
     for stage, (parent, fractions, _) in STAGES.items():
-        sources = {s: {"amount": f, "n": int(PER_SOURCE * parse_fraction(f))} for s, f in fractions.items()}
+        sources = {s: {"amount": f, "n": int(PER_SOURCE * parse_fraction(f)), **_read_from(s, shared_data)}
+                   for s, f in fractions.items()}
         manifest = {"seed": 0, "sources": sources, "n": sum(e["n"] for e in sources.values())}
         mixture = _sha(manifest)
         store.save_mixture(mixture, 0, manifest["n"], manifest, tokens=100 * manifest["n"],

@@ -14,6 +14,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binomtest
 
 from conftest import sfteval
 from sfteval.analysis import tables
@@ -57,6 +58,12 @@ def test_wilson_interval_by_hand():
         value, lo, hi = wilson(k, n)
         assert value == k / n and (lo, hi) == pytest.approx(wilson_by_hand(k, n))
     assert all(math.isnan(x) for x in wilson(0, 0))
+    # arrays of many runs at once, each as scipy's own Wilson interval
+    k, n = np.array([0, 3, 17, 50]), np.array([5, 10, 40, 50])
+    _, lo, hi = wilson(k, n)
+    for i in range(len(k)):
+        ci = binomtest(int(k[i]), int(n[i])).proportion_ci(method="wilson")
+        assert (lo[i], hi[i]) == pytest.approx((ci.low, ci.high))
 
 
 def test_bootstrap_is_seeded_and_covers_a_clear_difference():

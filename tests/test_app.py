@@ -16,7 +16,10 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import last_json, sfteval
 from judge_server import JudgeServer, Rate
+from sfteval.audit.overlap import overlap
+from sfteval.config import SourceSpec
 from sfteval.store import Store
+from sfteval.train.sources import load_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["leaderboard", "strategies", "scaling", "ratios", "forgetting", "compare", "samples", "data"]
@@ -91,6 +94,23 @@ def test_scaling_and_conflict(store_path, monkeypatch):
     app.toggle(key="paper_scaling").set_value(True).run()
     app.toggle(key="paper_conflict").set_value(True).run()
     assert not app.exception, [e.value for e in app.exception]
+
+
+def test_source_overlap_beside_conflict(store_path, monkeypatch, shared_data):
+    app = open_app(store_path, monkeypatch, "scaling")
+    app.number_input(key="overlap_limit").set_value(40).run()
+    app.button(key="overlap_button").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    shown = table(app, 2)
+    sources = {"code": load_source("code", SourceSpec(path=str(shared_data / "code_alpaca/code_alpaca_2k.json"),
+                                                      format="code_alpaca")),
+               "math": load_source("math", SourceSpec(path=str(shared_data / "gsm8k/train.jsonl"), format="gsm8k"))}
+    expected = overlap(sources, limit=40)
+    assert list(shown["a"]) == ["code", "math"] and list(shown["b"]) == ["math", "code"]
+    assert list(shown["nearest neighbour in B"]) == pytest.approx(list(expected["nn_overlap"]))
+    assert (shown["nearest neighbour in B"] < shown["if indistinguishable"]).all()  # code and math are apart
+    warnings = [w.value for w in app.warning]
+    assert any(w.startswith("Source general was not measured:") and "moved/sharegpt.json" in w for w in warnings)
 
 
 def test_ratios(store_path, monkeypatch):

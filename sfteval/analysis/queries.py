@@ -42,7 +42,7 @@ def finished_runs(store: Store) -> pd.DataFrame:
 def lineage(store: Store, grid: str | None = None) -> pd.DataFrame:
     """One row per grid cell stage: the cell, the stage's checkpoint and base, its mixture's sizes."""
     cells = store.frame("""SELECT g.grid, g.cell, g.strategy, g.stage_index, g.n_stages, g.stage, g.sources,
-                                  g.fractions, g.k, s.base, s.checkpoint, s.mixture, m.n_examples, m.manifest,
+                                  g.fractions, g.k, s.base, s.checkpoint, s.mixture, m.n_examples,
                                   m.tokens AS mixture_tokens, m.trainable_tokens
                            FROM grid_cells g LEFT JOIN stages s ON s.hash = g.stage
                                 LEFT JOIN mixtures m ON m.hash = s.mixture
@@ -50,7 +50,8 @@ def lineage(store: Store, grid: str | None = None) -> pd.DataFrame:
                            ORDER BY g.grid, g.cell, g.stage_index""", [grid, grid])
     cells["sources"] = cells["sources"].map(list)
     cells["fractions"] = cells["fractions"].map(json.loads)
-    cells["manifest"] = cells["manifest"].map(lambda m: json.loads(m) if isinstance(m, str) else {})
+    per_source = _mixture_sources(store)
+    cells["source_counts"] = [per_source.get(m, {}) for m in cells["mixture"]]
     # A cell's data amount: its largest fraction of any source in any stage (DMT's replay k*f < f).
     largest = defaultdict(Fraction)
     for row in cells.itertuples():
@@ -61,10 +62,24 @@ def lineage(store: Store, grid: str | None = None) -> pd.DataFrame:
     return cells
 
 
-def source_examples(manifest: dict, source: str, default: float) -> float:
+def _mixture_sources(store: Store) -> dict[str, dict[str, dict]]:
+    """mixture hash -> {source: {"n", "tokens"}} from the manifests. DuckDB reads just these fields: a manifest
+    also lists every example id, and parsing those in Python cost ~1 s per grid read (bench/bench_app.py)."""
+    rows = store.frame("""SELECT m.hash, k AS source,
+                                 TRY_CAST(json_extract(m.manifest, '$.sources."' || k || '".n') AS DOUBLE) AS n,
+                                 TRY_CAST(json_extract(m.manifest, '$.sources."' || k || '".tokens') AS DOUBLE)
+                                     AS tokens
+                          FROM mixtures m, unnest(json_keys(m.manifest, '$.sources')) AS t(k)""")
+    result: dict[str, dict[str, dict]] = defaultdict(dict)
+    for row in rows.itertuples():
+        result[row.hash][row.source] = {key: value for key, value in (("n", row.n), ("tokens", row.tokens))
+                                        if not pd.isna(value)}
+    return result
+
+
+def source_examples(source_counts: dict, source: str, default: float) -> float:
     """How many examples of `source` a mixture holds (the manifest's count, else the mixture's total)."""
-    entry = manifest.get("sources", {}).get(source, {})
-    return entry.get("n", default)
+    return source_counts.get(source, {}).get("n", default)
 
 
 def headline_scores(store: Store, run_ids: list[str] | None = None) -> pd.DataFrame:
@@ -104,22 +119,37 @@ def units(store: Store, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], p
 def intervals(store: Store, pairs: list[tuple[str, str]]) -> pd.DataFrame:
     """(run_id, task, lo, hi, n, method) from each pair's units: Wilson for 0/1 units, bootstrap otherwise.
 
-    Bootstraps of runs with the same number of units share one seeded resampling, done as one matrix product;
-    each result equals stats.mean_ci of that run alone."""
-    rows, pending = [], defaultdict(list)
-    for (run_id, task), series in units(store, pairs).items():
-        values = series.to_numpy(dtype=float)
-        if np.isin(values, (0.0, 1.0)).all():
-            _, lo, hi = wilson(int(values.sum()), values.size)
-            rows.append((run_id, task, lo, hi, values.size, "wilson"))
-        else:
-            pending[values.size].append((run_id, task, values))
+    DuckDB reduces right/wrong runs to (right, units) counts, so a leaderboard of many runs never brings their
+    samples into Python. Bootstraps of runs with the same number of units share one seeded resampling, done as
+    one matrix product; each result equals stats.mean_ci of that run alone."""
+    columns = ["run_id", "task", "lo", "hi", "n", "method"]
+    if not pairs:
+        return pd.DataFrame(columns=columns)
+    wanted = pd.DataFrame(pairs, columns=["run_id", "task"]).drop_duplicates()
+    kinds = pd.DataFrame({"task": list(ABILITIES), "per_turn": [a.per_turn for a in ABILITIES.values()]})
+    counts = _frame(store, """WITH unit AS (
+                                  SELECT s.run_id, s.task, avg(s.score) AS score
+                                  FROM samples s JOIN wanted w ON w.run_id = s.run_id AND w.task = s.task
+                                       JOIN kinds k ON k.task = s.task
+                                  WHERE s.score IS NOT NULL
+                                  GROUP BY s.run_id, s.task, s.doc_id, CASE WHEN k.per_turn THEN s.repeat END)
+                              SELECT run_id, task, count(*) AS n, sum(score) AS right,
+                                     bool_and(score = 0 OR score = 1) AS binary
+                              FROM unit GROUP BY run_id, task""", wanted=wanted, kinds=kinds)
+    binary = counts[counts["binary"]]
+    _, lo, hi = wilson(binary["right"].to_numpy(), binary["n"].to_numpy())
+    rows = [(r, t, float(a), float(b), int(n), "wilson")
+            for r, t, a, b, n in zip(binary["run_id"], binary["task"], lo, hi, binary["n"])]
+    pending = defaultdict(list)
+    rest = counts[~counts["binary"]]
+    for (run_id, task), series in units(store, list(zip(rest["run_id"], rest["task"]))).items():
+        pending[series.size].append((run_id, task, series.to_numpy(dtype=float)))
     for size, group in pending.items():
         means = bootstrap_means(np.stack([v for _, _, v in group]))
         bounds = np.percentile(means, percentiles(LEVEL), axis=1)
         rows += [(r, t, float(bounds[0, i]), float(bounds[1, i]), size, "bootstrap")
                  for i, (r, t, _) in enumerate(group)]
-    return pd.DataFrame(rows, columns=["run_id", "task", "lo", "hi", "n", "method"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def scored_stages(store: Store, grid: str | None = None) -> pd.DataFrame:

@@ -90,7 +90,7 @@ def mixtures(store: Store, grid: str | None = None) -> pd.DataFrame:
     rows = []
     for cell in queries.lineage(store, grid).itertuples():
         for source, fraction in cell.fractions.items():
-            entry = cell.manifest.get("sources", {}).get(source, {})
+            entry = cell.source_counts.get(source, {})
             rows.append({"grid": cell.grid, "cell": cell.cell, "strategy": cell.strategy,
                          "stage_index": cell.stage_index, "stage": cell.stage, "mixture": cell.mixture,
                          "source": source, "fraction": fraction, "n": entry.get("n", np.nan),
@@ -99,3 +99,17 @@ def mixtures(store: Store, grid: str | None = None) -> pd.DataFrame:
     columns = ["grid", "cell", "strategy", "stage_index", "stage", "mixture", "source", "fraction", "n", "tokens",
                "mixture_n", "mixture_tokens", "trainable_tokens"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def grid_sources(store: Store, grid: str) -> pd.DataFrame:
+    """(source, path, format, file_sha256): where each source of a grid's mixtures was read from, as their
+    manifests recorded it, so that the sources can be read again (the app's overlap view)."""
+    return store.frame("""WITH entries AS (
+                              SELECT DISTINCT t.name AS source, m.manifest -> '$.sources' -> t.name AS entry
+                              FROM grid_cells g JOIN stages s ON s.hash = g.stage
+                                   JOIN mixtures m ON m.hash = s.mixture,
+                                   unnest(json_keys(m.manifest, '$.sources')) AS t(name)
+                              WHERE g.grid = ?)
+                          SELECT DISTINCT source, entry ->> 'path' AS path, entry ->> 'format' AS format,
+                                 entry ->> 'file_sha256' AS file_sha256
+                          FROM entries ORDER BY source""", [grid])

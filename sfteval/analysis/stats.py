@@ -11,12 +11,13 @@ Everything random is seeded: the same inputs give the same intervals.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
 
 N_BOOT = 10_000
 LEVEL = 0.95
@@ -42,18 +43,29 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(binomtest(min(b, c), b + c, 0.5).pvalue)
 
 
-def wilson(k: int, n: int, level: float = LEVEL) -> tuple[float, float, float]:
-    """(k/n, lo, hi): Wilson's score interval of a proportion; NaNs when n = 0."""
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
-    return k / n, float(ci.low), float(ci.high)
+def wilson(k, n, level: float = LEVEL):
+    """(k/n, lo, hi): Wilson's score interval of a proportion (scipy's "wilson" method, in closed form so that
+    k and n may be arrays of many runs); NaNs where n = 0."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    z2 = norm.ppf((1 + level) / 2) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        center = (p + z2 / (2 * n)) / (1 + z2 / n)
+        half = np.sqrt(z2) / (1 + z2 / n) * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+        lo, hi = np.clip(center - half, 0, 1), np.clip(center + half, 0, 1)
+    if p.ndim == 0:
+        return float(p), float(lo), float(hi)
+    return p, lo, hi
 
 
+@functools.lru_cache(maxsize=16)
 def _resample_counts(n: int, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, n) multinomial counts: how often each unit is drawn in each resample. A resampled mean is then
-    one matrix product, for one run or many runs of the same units at once."""
-    return np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=n_boot)
+    one matrix product, for one run or many runs of the same units at once. Cached: drawing them is most of a
+    bootstrap's cost, and a table's many pairs share n (read-only, so no caller can alter a cached draw)."""
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=n_boot).astype(np.float64)
+    counts.flags.writeable = False
+    return counts
 
 
 def bootstrap_means(values: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:

@@ -40,7 +40,7 @@ def scaling(store: Store, grid: str | None = None) -> pd.DataFrame:
     """RQ1: each ability's score against the amount of its own data, per base model, from single-source cells."""
     rows = _single(queries.scored_stages(store, grid))
     rows["n_examples"] = [queries.source_examples(m, a, n) for m, a, n in
-                          zip(rows["manifest"], rows["ability"], rows["n_examples"])]
+                          zip(rows["source_counts"], rows["ability"], rows["n_examples"])]
     columns = ["ability", "task", "grid", "base", "fraction", "n_examples", "value", "lo", "hi", "n", "run_id", "cell"]
     return _by_fraction(rows[columns], "ability", "task", "grid", "base")
 

@@ -57,6 +57,14 @@ def signed_bars(frame: pd.DataFrame, x: str, title: str, x_title: str, *, paper:
     return figure
 
 
+def heatmap(wide: pd.DataFrame, title: str, x_title: str, y_title: str) -> go.Figure:
+    """A share (0..1) per cell of `wide` (rows y, columns x), written in each cell; the diagonal is empty."""
+    figure = go.Figure(go.Heatmap(z=wide.to_numpy(), x=list(wide.columns), y=list(wide.index), zmin=0, zmax=1,
+                                  colorscale="Blues", texttemplate="%{z:.1%}", hoverongaps=False))
+    figure.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title)
+    return figure
+
+
 def _tasks(frame: pd.DataFrame, paper: pd.DataFrame | None) -> list[str]:
     present = set(frame["task"]) | (set(paper["task"]) if paper is not None else set())
     return [t for t in common.ABILITIES if t in present]

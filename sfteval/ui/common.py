@@ -44,6 +44,30 @@ def read(name: str, *args, **kwargs):
     return _read(str(db_path()), name, args, tuple(sorted(kwargs.items())))
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def source_overlap(sources: tuple[tuple[str, str | None, str | None, str | None], ...], limit: int):
+    """sfteval.audit.overlap of the sources (source, path, format, file_sha256) that can still be read as their
+    manifests recorded them, and a note on each that cannot. Cached: embedding is the slow part."""
+    from sfteval.audit.overlap import overlap
+    from sfteval.config import SourceSpec
+    from sfteval.train.sources import SourceError, load_source
+
+    loaded, notes = {}, []
+    for name, path, fmt, sha in sources:
+        try:
+            source = load_source(name, SourceSpec(path=path or "", format=fmt or "messages"))
+        except (SourceError, ValueError, OSError) as e:
+            notes.append(f"Source {name} was not measured: {e}")
+            continue
+        if sha and source.file_sha256 and source.file_sha256 != sha:
+            notes.append(f"Source {name}: {path} changed since the grid read it; measured as it is now.")
+        loaded[name] = source
+    if len(loaded) < 2:
+        notes.append("Overlap needs two readable sources.")
+        return pd.DataFrame(), notes
+    return overlap(loaded, limit=limit), notes
+
+
 @st.cache_data(show_spinner=False)
 def paper(table: str) -> pd.DataFrame:
     return tables.paper(table)

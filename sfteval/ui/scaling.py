@@ -1,10 +1,10 @@
-"""Scaling and conflict: each ability's score vs the amount of its own data (single-source runs), and what mixing
-the three sources does at the same amount (mixed minus single, paired per problem)."""
+"""Scaling and conflict: each ability's score vs the amount of its own data (single-source runs), what mixing
+the three sources does at the same amount (mixed minus single, paired per problem), and how far apart the
+sources are in meaning, which the paper gives as the reason for conflict."""
 
 import streamlit as st
 
 from sfteval.ui import charts, common
-
 
 
 def numeric_fraction(frame):
@@ -58,3 +58,28 @@ else:
                         "n"]], hide_index=True)
     st.caption("Paired per problem: McNemar's exact test for right/wrong scores, paired bootstrap for judge "
                "scores; p_holm adjusts for the comparisons shown. Intervals are 95%.")
+
+st.header("Overlap between the grid's sources")
+st.caption("The paper explains the conflict of code and general data by their overlap, and math's independence "
+           "of general data by its lack of one. Measured on the sources' first user turns with all-MiniLM-L6-v2: "
+           "centroid cosine (1: the same centre), and the share of A's records whose nearest neighbour is in B, "
+           "beside that share for sources that cannot be told apart.")
+sources = common.read("grid_sources", grid=grid)
+if sources["path"].isna().all():
+    st.info(f"The manifests of grid {grid} do not say where its sources were read from.")
+else:
+    limit = st.number_input("Records embedded per source", min_value=20, max_value=5000, value=200, step=100,
+                            key="overlap_limit")
+    wanted = f"overlap_{grid}"
+    if st.button("Measure the overlap", key="overlap_button"):
+        st.session_state[wanted] = True
+    if st.session_state.get(wanted):
+        with st.spinner("Embedding the sources..."):
+            pairs, notes = common.source_overlap(tuple(sources.itertuples(index=False, name=None)), int(limit))
+        for note in notes:
+            st.warning(note)
+        if not pairs.empty:
+            wide = pairs.pivot(index="a", columns="b", values="nn_overlap")
+            st.plotly_chart(charts.heatmap(wide, "A's records whose nearest neighbour is in B", "B", "A"))
+            st.dataframe(pairs.rename(columns={"nn_overlap": "nearest neighbour in B",
+                                               "chance": "if indistinguishable"}), hide_index=True)
