@@ -33,7 +33,8 @@ def _sign(frame: pd.DataFrame) -> pd.Series:
     """+1 where higher is better, -1 where lower is: multiplying by it makes every metric higher-is-better."""
     if "task" not in frame:
         return pd.Series(1.0, index=frame.index)
-    return frame["task"].map(lambda t: 1.0 if t not in ABILITIES or ABILITIES[t].higher_is_better else -1.0)
+    return frame["task"].map(lambda t: 1.0 if t not in ABILITIES or ABILITIES[t].higher_is_better else -1.0,
+                             ).astype(float)  # an empty frame's map keeps the task column's string dtype
 
 
 def _groups(frame: pd.DataFrame) -> list[str]:
