@@ -63,7 +63,7 @@ def test_demo_model_passes_the_committed_demo_leaderboard(db, tmp_path):
     assert verdict["passed"] and verdict["alpha"] == 0.05
     assert [t["task"] for t in verdict["tasks"]] == NLL_TASKS
     for t in verdict["tasks"]:
-        assert (t["metric"], t["n"], t["test"], t["higher_is_better"]) == ("nll", 20, "bootstrap", False)
+        assert (t["metric"], t["n"], t["test"], t["higher_is_better"]) == ("nll", 10, "bootstrap", False)
         assert abs(t["delta"]) < 1e-3 and abs(t["candidate"] - t["baseline"]) < 1e-3, t
         assert not t["regressed"]
     suite = ET.parse(junit).getroot().find("testsuite")

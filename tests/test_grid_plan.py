@@ -56,14 +56,14 @@ def test_demo_plan_is_nested_and_reused(shared_data, monkeypatch):
 
     monkeypatch.setenv("SFTEVAL_DATA", str(shared_data))
     plan, stages = plan_grid(load_grid(ROOT / "configs" / "demo.yaml"), None)
-    assert len(plan.cells) == 12 and len(stages) == 14
+    assert len(plan.cells) == 16 and len(stages) == 16
     mixtures = {sp.stage.label: sp.mixture for sp in stages if sp.stage.parent is None}
     ids = {label: {e.id for e in m.examples} for label, m in mixtures.items()}
     assert len(ids["math@1"]) == 8 and len(ids["math@1/4"]) == 2
     assert ids["math@1/4"] < ids["math@1"]            # nested: the quarter is inside the whole
     assert ids["code@1"] | ids["math@1"] == ids["code@1 + math@1"]
     # DMT k=1/4 replays a quarter of what its code+math stage trained on
-    dmt = next(sp for sp in stages if sp.stage.label == "code@1/4 + general@1 + math@1/4")
+    dmt = next(sp for sp in stages if sp.stage.label == "code@1/4 + general@1 + math@1/4" and sp.stage.parent)
     replay = {e.id for e in dmt.mixture.examples} - ids["general@1"]
     assert len(replay) == 4 and replay < ids["code@1 + math@1"]
 

@@ -16,7 +16,7 @@ from lm_eval_cli import run_lm_eval  # noqa: E402
 from offline_hub import prepare  # noqa: E402
 
 pytestmark = pytest.mark.slow
-LIMIT, BATCH, MAX_NEW = "6", "3", "48"
+LIMIT, BATCH, MAX_NEW = "3", "3", "48"
 
 
 def test_gsm8k_5shot_matches_the_lm_eval_cli(tmp_path, smollm2, shared_data):

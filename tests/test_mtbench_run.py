@@ -274,22 +274,22 @@ def test_bad_judge_input_is_one_line_and_exit_2(tmp_path, tiny_model, args, mess
 @pytest.mark.slow
 def test_real_model_answers_and_judges_itself_in_both_modes(tmp_path, smollm2):
     db = tmp_path / "s.duckdb"
-    args = ["run", "--ckpt", "demo:smollm2-135m", "--tasks", "mtbench", "--limit", "2", "--max-new-tokens", "64",
+    args = ["run", "--ckpt", "demo:smollm2-135m", "--tasks", "mtbench", "--limit", "1", "--max-new-tokens", "64",
             "--judge", "hf", "--judge-ckpt", "demo:smollm2-135m", "--db", str(db), "--json"]
     done = sfteval(*args, "--judge-mode", "logprob")
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
     scores = result["scores"]["mtbench"]
-    assert result["generated"] == 4 and result["judged"] == 4
-    assert 1 < scores["score"] < 10 and scores["judge_unparsed"] == 0 and scores["judge_prompt_tokens"] > 4 * 100
+    assert result["generated"] == 2 and result["judged"] == 2  # one question, two turns
+    assert 1 < scores["score"] < 10 and scores["judge_unparsed"] == 0 and scores["judge_prompt_tokens"] > 2 * 100
     answers = [o for (o,) in _query(db, "SELECT output FROM samples")]
-    assert len(answers) == 4 and all(len(a.split()) > 5 for a in answers)  # real sentences, not noise
+    assert len(answers) == 2 and all(len(a.split()) > 5 for a in answers)  # real sentences, not noise
 
-    # generate mode on the same answers (cut at 128 tokens to stay short on CPU): ratings parsed or counted as -1
-    done = sfteval(*args, "--judge-max-new-tokens", "128")
+    # generate mode on the same answers (cut at 64 tokens to stay short on CPU): ratings parsed or counted as -1
+    done = sfteval(*args, "--judge-max-new-tokens", "64")
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
-    assert result["generated"] == 0 and result["judged"] == 4
+    assert result["generated"] == 0 and result["judged"] == 2
     scores = result["scores"]["mtbench"]
     ratings = [json.loads(e)["ratings"][0] for (e,) in _query(db, "SELECT extracted FROM samples WHERE run_id = ?",
                                                                result["run_id"])]

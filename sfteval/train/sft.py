@@ -75,6 +75,7 @@ def train_stage(init: str, gguf_file: str | None, conversations: list[list[dict]
         gradient_accumulation_steps=accumulation, max_length=settings.max_length, packing=settings.packing,
         packing_strategy="bfd", activation_checkpointing=settings.gradient_checkpointing, seed=settings.seed,
         ddp_find_unused_parameters=False, logging_steps=1, save_strategy="no", report_to="none",
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinning without a GPU only warns
         disable_tqdm=not progress, **_autocast(settings.dtype))
     trainer = _CountingTrainer(model=model, args=args, processing_class=tokenizer, peft_config=_lora(settings),
                                train_dataset=Dataset.from_list(rows))

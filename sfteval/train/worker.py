@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from sfteval.config import ConfigError, TrainSettings
@@ -19,6 +20,8 @@ def main(spec_path: str) -> None:
 
 
 if __name__ == "__main__":
+    # TRL calls transformers' deprecated spelling on every stage: a warning the user can do nothing about.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     try:
         main(sys.argv[1])
     except ConfigError as e:  # bad data or settings: one line, as the CLI prints it, not a traceback
