@@ -38,24 +38,24 @@ def test_pair(store: Store, task: str, run_a: str, run_b: str) -> dict:
     return {"delta": result.delta, "lo": result.lo, "hi": result.hi, "p": result.p, "n": result.n}
 
 
-def base_run(store: Store, grid: str) -> str | None:
+def base_scores(store: Store, grid: str) -> pd.DataFrame:
+    """Per task, the newest finished run of the grid's base model: (task -> run_id, value)."""
     bases = set(queries.lineage(store, grid)["base"].dropna())
-    runs = store.frame("""SELECT r.id FROM runs r JOIN stages s ON s.base_hash = r.checkpoint
-                          WHERE r.status = 'finished' AND list_contains(?, s.base) ORDER BY r.started_at DESC""",
-                       [sorted(bases)])
-    return runs["id"].iloc[0] if len(runs) else None
+    runs = store.frame("""SELECT DISTINCT r.id FROM runs r JOIN stages s ON s.base_hash = r.checkpoint
+                          WHERE r.status = 'finished' AND list_contains(?, s.base)""", [sorted(bases)])
+    scores = queries.headline_scores(store, runs["id"].tolist())
+    return scores.drop_duplicates("task", keep="first").set_index("task")[["run_id", "value"]]
 
 
 def scaling(store: Store, grid: str) -> list[dict]:
-    rows, base = tables.scaling(store, grid), base_run(store, grid)
-    base_scores = queries.headline_scores(store, [base]).set_index("task")["value"] if base else {}
+    rows, base = tables.scaling(store, grid), base_scores(store, grid)
     out = []
     for ability, task in PROBE.items():
         own = rows[(rows["task"] == task)].sort_values("fraction", key=lambda f: f.map(parse_fraction))
-        steps = ([("0 (base)", base, base_scores.get(task))] if base else []) + \
+        steps = ([("0 (base)", base.loc[task, "run_id"], base.loc[task, "value"])] if task in base.index else []) + \
             [(f, r, v) for f, r, v in zip(own["fraction"], own["run_id"], own["value"])]
-        for (fa, ra, _), (fb, rb, vb) in zip(steps, steps[1:]):
-            out.append({"ability": ability, "task": task, "from": fa, "to": fb, "nll": vb,
+        for (fa, ra, va), (fb, rb, vb) in zip(steps, steps[1:]):
+            out.append({"ability": ability, "task": task, "from": fa, "to": fb, "nll_from": va, "nll_to": vb,
                         **test_pair(store, task, ra, rb)})
     return out
 
@@ -80,10 +80,9 @@ def forgetting(store: Store, grid: str) -> list[dict]:
 
 
 def agreement(store: Store, grid: str) -> list[dict]:
-    runs = tables.runs(store, grid)["run_id"].unique().tolist()
-    base = base_run(store, grid)
-    scores = queries.headline_scores(store, runs + ([base] if base else []))
-    wide = scores.pivot_table(index="run_id", columns="task", values="value")
+    runs = tables.runs(store, grid)["run_id"].unique().tolist() + base_scores(store, grid)["run_id"].tolist()
+    scores = queries.headline_scores(store, runs)
+    wide = scores.pivot_table(index="checkpoint", columns="task", values="value")
     out = []
     for ability, accuracy in ACCURACY.items():
         both = {PROBE[ability], accuracy} <= set(wide.columns)
@@ -91,7 +90,7 @@ def agreement(store: Store, grid: str) -> list[dict]:
         at_floor = pair.empty or (pair[accuracy] == 0).all()
         rho, p = (float("nan"), float("nan")) if at_floor else spearmanr(-pair[PROBE[ability]], pair[accuracy])
         out.append({"ability": ability, "checkpoints": len(pair), "accuracy_at_floor": bool(at_floor),
-                    "spearman": float(rho), "p": float(p)})
+                    "accuracy_values": sorted(set(pair[accuracy].round(4))), "spearman": float(rho), "p": float(p)})
     return out
 
 

@@ -199,7 +199,7 @@ def ui(db: Optional[Path] = typer.Option(None, help=DB_HELP), port: int = typer.
     """Open the analysis app (Streamlit) at http://localhost:PORT; it reads the store read-only."""
     from sfteval.commands.ui import launch
 
-    raise typer.Exit(launch(db, port, headless))
+    launch(db, port, headless)
 
 
 def _scores_table(run_id: str, rows: list[dict]) -> Table:

@@ -150,3 +150,6 @@ def test_sfteval_ui_serves_the_packaged_app(analysis_store, browser, tmp_path):
                "--headless"]
     with serving(command, port, tmp_path / "ui.log") as url:
         load(browser, f"{url}/strategies", PAGES["strategies"], ARTIFACTS / "sfteval_ui_strategies.png")
+    # stopping `sfteval ui` stops the server: no orphan left serving on the port
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass

@@ -10,5 +10,5 @@ from sfteval.analysis.runs import grid_sources, grids, leaderboard, mixtures, ru
 from sfteval.analysis.study import conflict, ratio, scaling, strategies
 
 __all__ = ["PAPER_TABLES", "SOURCE", "TaskComparison", "backward_transfer", "compare", "conflict", "forgetting",
-           "grid_sources", "grids", "leaderboard", "mixtures", "paper", "ratio", "runs", "samples", "scaling", "stage_scores",
-           "strategies"]
+           "grid_sources", "grids", "leaderboard", "mixtures", "paper", "ratio", "runs", "samples", "scaling",
+           "stage_scores", "strategies"]

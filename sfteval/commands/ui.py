@@ -1,8 +1,8 @@
-"""`sfteval ui`: the Streamlit app that ships inside the package, run by `streamlit run` in a child process."""
+"""`sfteval ui`: the Streamlit app that ships inside the package, served by `streamlit run`."""
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -18,9 +18,8 @@ def command(db: Path | None, port: int, headless: bool = False) -> list[str]:
             "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false", "--", "--db", str(store)]
 
 
-def launch(db: Path | None, port: int, headless: bool = False) -> int:
-    """Run the app until Ctrl-C; returns streamlit's exit code."""
-    try:
-        return subprocess.call(command(db, port, headless))
-    except KeyboardInterrupt:  # streamlit got the same SIGINT and stops on its own
-        return 0
+def launch(db: Path | None, port: int, headless: bool = False) -> None:
+    """Become `streamlit run` (exec, not a child): Ctrl-C or a supervisor's SIGTERM then stops the server itself
+    instead of orphaning it."""
+    argv = command(db, port, headless)
+    os.execv(argv[0], argv)
