@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sfteval.analysis import tables
+from sfteval.analysis import queries, stats, tables
 from sfteval.config import fraction_text, parse_fraction
 from sfteval.store import Store
 
@@ -166,10 +166,20 @@ def time_calls(path: Path, repeats: int) -> list[dict]:
     }
     rows = []
     for name, call in calls.items():
+        forget_process_caches()
+        start = time.perf_counter()
+        call()
+        cold = (time.perf_counter() - start) * 1000
         ms = median_ms(call, repeats)
-        rows.append({"call": name, "ms": round(ms, 1), "under_target": ms < TARGET_MS})
-        print(f"  {name}: {ms:.0f} ms", flush=True)
+        rows.append({"call": name, "cold_ms": round(cold, 1), "ms": round(ms, 1), "under_target": ms < TARGET_MS})
+        print(f"  {name}: {cold:.0f} ms cold, {ms:.0f} ms warm", flush=True)
     return rows
+
+
+def forget_process_caches() -> None:
+    """What an app process keeps between reruns: manifest counts per mixture and the bootstrap resamples."""
+    queries._SOURCE_COUNTS.clear()
+    stats._resample_counts.cache_clear()
 
 
 def time_pages(path: Path, repeats: int) -> list[dict]:
@@ -183,6 +193,7 @@ def time_pages(path: Path, repeats: int) -> list[dict]:
     for page in PAGES:
         def render():
             st.cache_data.clear()
+            forget_process_caches()
             app.switch_page(f"sfteval/ui/{page}.py").run()
         ms = median_ms(render, repeats)
         assert not app.exception, [e.value for e in app.exception]
@@ -209,10 +220,11 @@ def main() -> None:
         pages = time_pages(path, args.repeats)
         size_mib = path.stat().st_size / 2**20
 
-    print(f"\n| call | ms (median of {args.repeats}) | under {TARGET_MS} ms? |\n|---|---|---|")
+    print(f"\n| call | cold ms (first call) | warm ms (median of {args.repeats}) | under {TARGET_MS} ms warm? |"
+          "\n|---|---|---|---|")
     for row in calls:
-        print(f"| {row['call']} | {row['ms']:.0f} | {'yes' if row['under_target'] else 'no'} |")
-    print(f"\n| page (AppTest, cold cache) | ms (median of {args.repeats}) |\n|---|---|")
+        print(f"| {row['call']} | {row['cold_ms']:.0f} | {row['ms']:.0f} | {'yes' if row['under_target'] else 'no'} |")
+    print(f"\n| page (AppTest, all caches cleared) | ms (median of {args.repeats}) |\n|---|---|")
     for row in pages:
         print(f"| {row['page']} | {row['ms']:.0f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

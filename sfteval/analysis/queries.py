@@ -50,7 +50,7 @@ def lineage(store: Store, grid: str | None = None) -> pd.DataFrame:
                            ORDER BY g.grid, g.cell, g.stage_index""", [grid, grid])
     cells["sources"] = cells["sources"].map(list)
     cells["fractions"] = cells["fractions"].map(json.loads)
-    per_source = _mixture_sources(store)
+    per_source = _mixture_sources(store, cells["mixture"].dropna().unique())
     cells["source_counts"] = [per_source.get(m, {}) for m in cells["mixture"]]
     # A cell's data amount: its largest fraction of any source in any stage (DMT's replay k*f < f).
     largest = defaultdict(Fraction)
@@ -62,19 +62,28 @@ def lineage(store: Store, grid: str | None = None) -> pd.DataFrame:
     return cells
 
 
-def _mixture_sources(store: Store) -> dict[str, dict[str, dict]]:
-    """mixture hash -> {source: {"n", "tokens"}} from the manifests. DuckDB reads just these fields: a manifest
-    also lists every example id, and parsing those in Python cost ~1 s per grid read (bench/bench_app.py)."""
-    rows = store.frame("""SELECT m.hash, k AS source,
-                                 TRY_CAST(json_extract(m.manifest, '$.sources."' || k || '".n') AS DOUBLE) AS n,
-                                 TRY_CAST(json_extract(m.manifest, '$.sources."' || k || '".tokens') AS DOUBLE)
-                                     AS tokens
-                          FROM mixtures m, unnest(json_keys(m.manifest, '$.sources')) AS t(k)""")
-    result: dict[str, dict[str, dict]] = defaultdict(dict)
-    for row in rows.itertuples():
-        result[row.hash][row.source] = {key: value for key, value in (("n", row.n), ("tokens", row.tokens))
-                                        if not pd.isna(value)}
-    return result
+# mixture hash -> {source: {"n", "tokens"}}. A mixture is content-addressed and its manifest never rewritten, so
+# what a hash maps to never changes: the app reads each manifest once per process.
+_SOURCE_COUNTS: dict[str, dict[str, dict]] = {}
+
+
+def _mixture_sources(store: Store, hashes) -> dict[str, dict[str, dict]]:
+    """Per-source counts of the given mixtures, read from their manifests by DuckDB (a manifest also lists every
+    example id: parsing those cost ~0.5 s per grid read of a large store, bench/bench_app.py)."""
+    missing = sorted({h for h in hashes if isinstance(h, str)} - _SOURCE_COUNTS.keys())
+    if missing:
+        rows = _frame(store, """SELECT m.hash, t.k AS source,
+                                       TRY_CAST(m.manifest -> '$.sources' -> t.k ->> 'n' AS DOUBLE) AS n,
+                                       TRY_CAST(m.manifest -> '$.sources' -> t.k ->> 'tokens' AS DOUBLE) AS tokens
+                                FROM mixtures m JOIN wanted w ON w.hash = m.hash,
+                                     unnest(json_keys(m.manifest, '$.sources')) AS t(k)""",
+                      wanted=pd.DataFrame({"hash": missing}))
+        found = defaultdict(dict)
+        for row in rows.itertuples():
+            found[row.hash][row.source] = {key: value for key, value in (("n", row.n), ("tokens", row.tokens))
+                                           if not pd.isna(value)}
+        _SOURCE_COUNTS.update(found)
+    return {h: _SOURCE_COUNTS.get(h, {}) for h in hashes if isinstance(h, str)}
 
 
 def source_examples(source_counts: dict, source: str, default: float) -> float:
@@ -119,37 +128,43 @@ def units(store: Store, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], p
 def intervals(store: Store, pairs: list[tuple[str, str]]) -> pd.DataFrame:
     """(run_id, task, lo, hi, n, method) from each pair's units: Wilson for 0/1 units, bootstrap otherwise.
 
-    DuckDB reduces right/wrong runs to (right, units) counts, so a leaderboard of many runs never brings their
-    samples into Python. Bootstraps of runs with the same number of units share one seeded resampling, done as
-    one matrix product; each result equals stats.mean_ci of that run alone."""
+    DuckDB averages samples into units (ordered as units() orders them) and reduces right/wrong runs to counts,
+    so only the units of bootstrapped runs reach Python. Bootstraps of runs with the same number of units share
+    one seeded resampling, done as one matrix product: each result equals stats.mean_ci of that run alone."""
     columns = ["run_id", "task", "lo", "hi", "n", "method"]
     if not pairs:
         return pd.DataFrame(columns=columns)
     wanted = pd.DataFrame(pairs, columns=["run_id", "task"]).drop_duplicates()
     kinds = pd.DataFrame({"task": list(ABILITIES), "per_turn": [a.per_turn for a in ABILITIES.values()]})
-    counts = _frame(store, """WITH unit AS (
-                                  SELECT s.run_id, s.task, avg(s.score) AS score
-                                  FROM samples s JOIN wanted w ON w.run_id = s.run_id AND w.task = s.task
-                                       JOIN kinds k ON k.task = s.task
-                                  WHERE s.score IS NOT NULL
-                                  GROUP BY s.run_id, s.task, s.doc_id, CASE WHEN k.per_turn THEN s.repeat END)
-                              SELECT run_id, task, count(*) AS n, sum(score) AS right,
-                                     bool_and(score = 0 OR score = 1) AS binary
-                              FROM unit GROUP BY run_id, task""", wanted=wanted, kinds=kinds)
-    binary = counts[counts["binary"]]
+    with store.connect() as con:
+        for name, table in (("wanted", wanted), ("kinds", kinds)):
+            con.register(name, table)
+        con.execute("""CREATE TEMP TABLE unit AS
+                       SELECT s.run_id, s.task, s.doc_id, min(s.repeat) AS repeat, avg(s.score) AS score
+                       FROM samples s JOIN wanted w ON w.run_id = s.run_id AND w.task = s.task
+                            JOIN kinds k ON k.task = s.task
+                       WHERE s.score IS NOT NULL
+                       GROUP BY s.run_id, s.task, s.doc_id, CASE WHEN k.per_turn THEN s.repeat END""")
+        counts = con.execute("""SELECT run_id, task, count(*) AS n, sum(score) AS right,
+                                       bool_and(score = 0 OR score = 1) AS binary
+                                FROM unit GROUP BY run_id, task ORDER BY run_id, task""").df()
+        graded = con.execute("""SELECT u.score FROM unit u
+                                JOIN (SELECT run_id, task FROM unit GROUP BY run_id, task
+                                      HAVING NOT bool_and(score = 0 OR score = 1)) g USING (run_id, task)
+                                ORDER BY u.run_id, u.task, u.doc_id, u.repeat""").fetchnumpy()["score"]
+    binary, rest = counts[counts["binary"]], counts[~counts["binary"]]
     _, lo, hi = wilson(binary["right"].to_numpy(), binary["n"].to_numpy())
-    rows = [(r, t, float(a), float(b), int(n), "wilson")
-            for r, t, a, b, n in zip(binary["run_id"], binary["task"], lo, hi, binary["n"])]
-    pending = defaultdict(list)
-    rest = counts[~counts["binary"]]
-    for (run_id, task), series in units(store, list(zip(rest["run_id"], rest["task"]))).items():
-        pending[series.size].append((run_id, task, series.to_numpy(dtype=float)))
-    for size, group in pending.items():
-        means = bootstrap_means(np.stack([v for _, _, v in group]))
+    parts = [pd.DataFrame({"run_id": binary["run_id"], "task": binary["task"], "lo": lo, "hi": hi,
+                           "n": binary["n"], "method": "wilson"})]
+    sizes = rest["n"].to_numpy()
+    values = np.split(np.asarray(graded, dtype=float), np.cumsum(sizes)[:-1]) if len(rest) else []
+    for size in np.unique(sizes):
+        picked = np.flatnonzero(sizes == size)
+        means = bootstrap_means(np.stack([values[i] for i in picked]))
         bounds = np.percentile(means, percentiles(LEVEL), axis=1)
-        rows += [(r, t, float(bounds[0, i]), float(bounds[1, i]), size, "bootstrap")
-                 for i, (r, t, _) in enumerate(group)]
-    return pd.DataFrame(rows, columns=columns)
+        parts.append(pd.DataFrame({"run_id": rest["run_id"].to_numpy()[picked], "task": rest["task"].to_numpy()[picked],
+                                   "lo": bounds[0], "hi": bounds[1], "n": size, "method": "bootstrap"}))
+    return pd.concat(parts, ignore_index=True)[columns]
 
 
 def scored_stages(store: Store, grid: str | None = None) -> pd.DataFrame:
