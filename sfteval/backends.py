@@ -135,7 +135,9 @@ class Generator:
             raise ConfigError("next-token probabilities need a local model: use the hf backend")
         lm = self._lm(True)
         # Only the last position's logits: the whole (batch, length, vocabulary) tensor can take gigabytes.
-        last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(lm.model.forward).parameters else {}
+        accepts = inspect.signature(lm.model.forward).parameters
+        last_only = {"logits_to_keep": 1} if "logits_to_keep" in accepts else {}
+        cache_arg = "cache" if "cache" in accepts else "past_key_values"  # transformers 5 renamed it
         first, second = [None] * len(prompts), [None] * len(prompts)
         order = self.order(prompts)  # similar lengths together: less padding
         for start in range(0, len(order), self.settings.batch_size):
@@ -154,7 +156,7 @@ class Generator:
                     continue
                 out = lm.model(input_ids=torch.full((len(rows), 1), then, device=lm.device),
                                attention_mask=torch.cat([mask, mask.new_ones(len(rows), 1)], 1),
-                               position_ids=positions[:, -1:] + 1, past_key_values=out.past_key_values)
+                               position_ids=positions[:, -1:] + 1, **{cache_arg: getattr(out, cache_arg)})
                 for i, p in zip(rows, out.logits[:, -1].float().softmax(-1)[:, candidates].tolist()):
                     second[i] = p
         return first, (second if then is not None else None)

@@ -226,6 +226,21 @@ def test_scaling_and_ratio(store):
                                                                           ["1", "1", "1", 0.25]]
 
 
+def test_ratio_counts_a_shared_stage_once(analysis_store, tmp_path):
+    """The planner makes the ratio cell at fraction 1 the multitask cell's stage: one point, not one per cell."""
+    import shutil
+
+    path = tmp_path / "shared.duckdb"
+    shutil.copy(analysis_store.path, path)
+    store = Store(path)
+    cells = store.frame("SELECT * FROM grid_cells WHERE grid = 'fixture'").to_dict("records")
+    multitask = next(c for c in cells if c["cell"] == "multitask @1")
+    store.save_cells(cells + [{**multitask, "cell": "ratio [general=1] code+math @1", "strategy": "ratio",
+                               "sources": list(multitask["sources"]), "fractions": json.loads(multitask["fractions"])}])
+    gsm8k = tables.ratio(store, "fixture").query("task == 'gsm8k'")
+    assert gsm8k[["specialist", "value"]].values.tolist() == [["1/4", 0.375], ["1", 0.25]]
+
+
 @pytest.mark.slow
 def test_stage_scores_forgetting_and_backward_transfer_of_the_grid(store):
     stages = tables.stage_scores(store, "fixture")

@@ -84,6 +84,8 @@ def ratio(store: Store, grid: str | None = None) -> pd.DataFrame:
     scored["general"] = scored["fractions"].map(lambda f: f.get("general"))
     scored["specialist"] = scored["fractions"].map(_specialist_fraction)
     scored = scored[scored["general"].notna() & scored["specialist"].notna()]
+    # One point per stage: the planner shares a stage among cells (a ratio cell at 1 is the multitask cell).
+    scored = scored.drop_duplicates(["grid", "stage", "task"])
     parts = []
     for fixed, varies in (("general", "specialist"), ("specialist", "general")):
         for (g, base, amount), group in scored.groupby(["grid", "base", fixed]):

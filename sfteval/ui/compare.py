@@ -13,8 +13,12 @@ ids = list(names)
 if len(ids) < 2:
     st.info("The store holds one finished run; comparing needs two.")
     st.stop()
+# By default the newest run against the newest earlier one that scored a task it scored (a grid evaluates each
+# checkpoint in several runs, one per sample limit, so the two newest often share none).
+tasks = {r: set(t) for r, t in zip(runs["run_id"], runs["tasks"])}
+default_a = next((i for i, r in enumerate(ids[1:], 1) if tasks[r] & tasks[ids[0]]), 1)
 left, right = st.columns(2)
-run_a = left.selectbox("Run A", ids, index=1, format_func=names.get, key="cmp_a")
+run_a = left.selectbox("Run A", ids, index=default_a, format_func=names.get, key="cmp_a")
 run_b = right.selectbox("Run B", ids, index=0, format_func=names.get, key="cmp_b")
 comparisons = common.read("compare", run_a, run_b)
 if not comparisons:
