@@ -233,10 +233,10 @@ def test_ratio_counts_a_shared_stage_once(analysis_store, tmp_path):
     path = tmp_path / "shared.duckdb"
     shutil.copy(analysis_store.path, path)
     store = Store(path)
-    cells = store.frame("SELECT * FROM grid_cells WHERE grid = 'fixture'").to_dict("records")
+    cells = [{**c, "sources": list(c["sources"]), "fractions": json.loads(c["fractions"])}
+             for c in store.frame("SELECT * FROM grid_cells WHERE grid = 'fixture'").to_dict("records")]
     multitask = next(c for c in cells if c["cell"] == "multitask @1")
-    store.save_cells(cells + [{**multitask, "cell": "ratio [general=1] code+math @1", "strategy": "ratio",
-                               "sources": list(multitask["sources"]), "fractions": json.loads(multitask["fractions"])}])
+    store.save_cells(cells + [{**multitask, "cell": "ratio [general=1] code+math @1", "strategy": "ratio"}])
     gsm8k = tables.ratio(store, "fixture").query("task == 'gsm8k'")
     assert gsm8k[["specialist", "value"]].values.tolist() == [["1/4", 0.375], ["1", 0.25]]
 

@@ -83,19 +83,19 @@ def test_broken_chat_template_fails_and_a_drop_below_tolerance_passes(db, tmp_pa
     """The demo model with its chat template switched off (raw question text) finds GSM8K's gold solutions
     less likely: a real regression. With a tolerance above that drop, the same evaluation passes."""
     broken = leaderboard(tmp_path, "broken", tasks={"gsm8k_nll": {"metric": "nll", "tolerance": 0.02}},
-                         eval={"limit": 20, "chat_template": "none"})
+                         eval={"limit": 10, "chat_template": "none"})
     junit = tmp_path / "broken.xml"
     code, verdict = check(broken, "--ckpt", "demo:smollm2-135m", "--db", str(db), "--junit", str(junit), timeout=1500)
     (task,) = verdict["tasks"]
     assert code == 1 and not verdict["passed"] and task["regressed"] and task["status"] == "regressed"
-    assert task["delta"] > 0.15 and task["lo"] > 0.1 and task["worse"] >= 16  # higher NLL is worse
+    assert task["delta"] > 0.15 and task["lo"] > 0.1 and task["worse"] >= 8  # higher NLL is worse
     assert task["p"] == task["p_holm"] == pytest.approx(BOOTSTRAP_MIN_P)
     failure = ET.parse(junit).getroot().find("testsuite/testcase[@name='gsm8k_nll']/failure")
     assert failure is not None and failure.get("type") == "regression"
     assert failure.get("message").startswith("gsm8k_nll regressed: nll ")
 
     tolerant = leaderboard(tmp_path, "tolerant", tasks={"gsm8k_nll": {"metric": "nll", "tolerance": 0.5}},
-                           eval={"limit": 20, "chat_template": "none"})
+                           eval={"limit": 10, "chat_template": "none"})
     code, verdict = check(tolerant, "--ckpt", "demo:smollm2-135m", "--db", str(db))
     (same,) = verdict["tasks"]
     assert code == 0 and verdict["passed"] and same["status"] == "worse, within tolerance"
@@ -119,8 +119,8 @@ def test_random_model_fails_every_task_with_holm_adjusted_p(random_model_check):
     # Three equal p-values: Holm multiplies each by 3 (2/10001 -> 0.0006).
     for task in NLL_TASKS:
         assert re.search(rf"\| {task} \| nll ↓ \| \d\.\d{{4}} \| \d+\.\d{{4}} \| \+\d+\.\d{{4}} \[.*\] \| 0\.02 \| "
-                         rf"0\.0002 \| 0\.0006 \| bootstrap \| 20 \| 20 / 0 \| ❌ regressed \|", md), md
-    assert "- **gsm8k_nll**: worse, most first (20): " in md
+                         rf"0\.0002 \| 0\.0006 \| bootstrap \| 10 \| 10 / 0 \| ❌ regressed \|", md), md
+    assert "- **gsm8k_nll**: worse, most first (10): " in md
     root = ET.parse(junit).getroot()
     assert (root.get("tests"), root.get("failures")) == ("3", "3")
     assert [c.get("name") for c in root.iter("testcase")] == NLL_TASKS
@@ -134,9 +134,9 @@ def test_baseline_command_writes_jsonl_and_parquet_and_the_same_run_passes(rando
         r = sfteval("baseline", "--leaderboard", str(board), "--run", run_id, "--db", str(db))
         assert r.returncode == 0, r.stderr
         written = tmp_path / "baselines" / f"mine.{suffix}"
-        assert f"wrote 60 samples of gsm8k_nll, humaneval_nll, mtbench_nll from run {run_id}" in " ".join(r.stdout.split())
+        assert f"wrote 30 samples of gsm8k_nll, humaneval_nll, mtbench_nll from run {run_id}" in " ".join(r.stdout.split())
         units = baselines.read(written, boards.load(board))
-        assert {t: len(s) for t, s in units.scores.items()} == dict.fromkeys(NLL_TASKS, 20)
+        assert {t: len(s) for t, s in units.scores.items()} == dict.fromkeys(NLL_TASKS, 10)
         assert units.run_id == run_id and units.metrics == dict.fromkeys(NLL_TASKS, "nll")
     # The run the baseline came from, checked by run id: identical, so every delta is exactly 0.
     code, verdict = check(board, "--run", run_id, "--db", str(db))
@@ -166,11 +166,11 @@ def test_right_wrong_task_uses_mcnemar(tiny_model, db, tmp_path):
 
 def test_baseline_on_other_problems_is_refused(tiny_model, db, tmp_path):
     """The leaderboard's limit changed since its baseline was written: the samples no longer pair."""
-    board = leaderboard(tmp_path, tasks={"humaneval_nll": {"metric": "nll", "tolerance": 0.02}}, eval={"limit": 10})
+    board = leaderboard(tmp_path, tasks={"humaneval_nll": {"metric": "nll", "tolerance": 0.02}}, eval={"limit": 5})
     r = sfteval("check", "--leaderboard", str(board), "--ckpt", str(tiny_model), "--db", str(db))
     assert r.returncode == 2 and r.stdout == "" and r.stderr.count("error:") == 1, r.stderr
-    assert r.stderr.strip().splitlines()[-1] == ("error: humaneval_nll: the baseline and the checkpoint scored other problems (20 vs 10 samples, "
-                    "10 unpaired, e.g. doc 10 repeat 0 missing from the checkpoint): rewrite the baseline with "
+    assert r.stderr.strip().splitlines()[-1] == ("error: humaneval_nll: the baseline and the checkpoint scored other problems (10 vs 5 samples, "
+                    "5 unpaired, e.g. doc 5 repeat 0 missing from the checkpoint): rewrite the baseline with "
                     "`sfteval baseline` for the leaderboard's limit")
 
 
@@ -219,8 +219,8 @@ def test_baseline_file_must_cover_the_gated_tasks_and_metrics(tmp_path):
 def test_demo_leaderboard_and_its_committed_baseline_agree():
     board = boards.load(DEMO)
     units = baselines.read(DEMO_BASELINE, board)
-    assert list(board.tasks) == NLL_TASKS and board.eval.limit == 20 and board.alpha == 0.05
-    assert {t: sorted(s) for t, s in units.scores.items()} == {t: [(d, 0) for d in range(20)] for t in NLL_TASKS}
+    assert list(board.tasks) == NLL_TASKS and board.eval.limit == 10 and board.alpha == 0.05
+    assert {t: sorted(s) for t, s in units.scores.items()} == {t: [(d, 0) for d in range(10)] for t in NLL_TASKS}
     assert not any(board.higher_is_better(t) for t in NLL_TASKS)
 
 
