@@ -107,44 +107,42 @@ def latest_scores(store: Store) -> pd.DataFrame:
     return scores.drop_duplicates(["checkpoint", "task"], keep="first").reset_index(drop=True)
 
 
+# A unit's score: the mean of its samples (pass@k runs draw several per problem). `wanted` (run_id, task) picks
+# the runs; `kinds` (task, per_turn) says which tasks are scored per question-turn.
+_UNITS_SQL = """SELECT s.run_id, s.task, s.doc_id, min(s.repeat) AS repeat, avg(s.score) AS score
+                FROM samples s JOIN wanted w ON w.run_id = s.run_id AND w.task = s.task
+                     JOIN kinds k ON k.task = s.task
+                WHERE s.score IS NOT NULL
+                GROUP BY s.run_id, s.task, s.doc_id, CASE WHEN k.per_turn THEN s.repeat END"""
+
+
+def _unit_tables(pairs: list[tuple[str, str]]) -> dict[str, pd.DataFrame]:
+    return {"wanted": pd.DataFrame(pairs, columns=["run_id", "task"]).drop_duplicates(),
+            "kinds": pd.DataFrame({"task": list(ABILITIES), "per_turn": [a.per_turn for a in ABILITIES.values()]})}
+
+
 def units(store: Store, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], pd.Series]:
     """(run_id, task) -> per-unit scores, indexed by doc_id, or by (doc_id, repeat) for per-turn tasks."""
     if not pairs:
         return {}
-    wanted = pd.DataFrame(pairs, columns=["run_id", "task"]).drop_duplicates()
-    rows = _frame(store, """SELECT s.run_id, s.task, s.doc_id, s.repeat, s.score
-                            FROM samples s JOIN wanted w ON w.run_id = s.run_id AND w.task = s.task
-                            WHERE s.score IS NOT NULL
-                            ORDER BY s.run_id, s.task, s.doc_id, s.repeat""", wanted=wanted)
-    result = {}
-    for (run_id, task), group in rows.groupby(["run_id", "task"], sort=False):
-        if ABILITIES[task].per_turn:
-            result[run_id, task] = group.set_index(["doc_id", "repeat"])["score"]
-        else:
-            result[run_id, task] = group.groupby("doc_id")["score"].mean()
-    return result
+    rows = _frame(store, _UNITS_SQL + " ORDER BY s.run_id, s.task, s.doc_id, repeat", **_unit_tables(pairs))
+    return {(run_id, task): group.set_index(["doc_id", "repeat"] if ABILITIES[task].per_turn else "doc_id")["score"]
+            for (run_id, task), group in rows.groupby(["run_id", "task"], sort=False)}
 
 
 def intervals(store: Store, pairs: list[tuple[str, str]]) -> pd.DataFrame:
     """(run_id, task, lo, hi, n, method) from each pair's units: Wilson for 0/1 units, bootstrap otherwise.
 
-    DuckDB averages samples into units (ordered as units() orders them) and reduces right/wrong runs to counts,
-    so only the units of bootstrapped runs reach Python. Bootstraps of runs with the same number of units share
-    one seeded resampling, done as one matrix product: each result equals stats.mean_ci of that run alone."""
+    Right/wrong runs reach Python as (right, units) counts, and only the units of bootstrapped runs come back,
+    ordered as units() orders them. Bootstraps of runs with the same number of units share one seeded
+    resampling, done as one matrix product: each result equals stats.mean_ci of that run alone."""
     columns = ["run_id", "task", "lo", "hi", "n", "method"]
     if not pairs:
         return pd.DataFrame(columns=columns)
-    wanted = pd.DataFrame(pairs, columns=["run_id", "task"]).drop_duplicates()
-    kinds = pd.DataFrame({"task": list(ABILITIES), "per_turn": [a.per_turn for a in ABILITIES.values()]})
     with store.connect() as con:
-        for name, table in (("wanted", wanted), ("kinds", kinds)):
+        for name, table in _unit_tables(pairs).items():
             con.register(name, table)
-        con.execute("""CREATE TEMP TABLE unit AS
-                       SELECT s.run_id, s.task, s.doc_id, min(s.repeat) AS repeat, avg(s.score) AS score
-                       FROM samples s JOIN wanted w ON w.run_id = s.run_id AND w.task = s.task
-                            JOIN kinds k ON k.task = s.task
-                       WHERE s.score IS NOT NULL
-                       GROUP BY s.run_id, s.task, s.doc_id, CASE WHEN k.per_turn THEN s.repeat END""")
+        con.execute("CREATE TEMP TABLE unit AS " + _UNITS_SQL)
         counts = con.execute("""SELECT run_id, task, count(*) AS n, sum(score) AS right,
                                        bool_and(score = 0 OR score = 1) AS binary
                                 FROM unit GROUP BY run_id, task ORDER BY run_id, task""").df()
