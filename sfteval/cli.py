@@ -15,7 +15,8 @@ from rich.table import Column, Table
 
 from sfteval.commands.data import app as data_app
 from sfteval.commands.humaneval import app as humaneval_app
-from sfteval.commands.mtbench import app as mtbench_app
+from sfteval.commands.mtbench import (JudgeBase, JudgeCkpt, JudgeConcurrency, JudgeMaxNewTokens, JudgeModel,
+                                      JudgePrice, JudgeTimeout, app as mtbench_app)
 from sfteval.commands.train import grid as grid_command, train as train_command
 from sfteval.commands.report import report as report_command
 from sfteval.commands.check import baseline as baseline_command, check as check_command
@@ -77,17 +78,14 @@ def run(
     api_model: Optional[str] = typer.Option(None, help="model name on the API server"),
     judge: Optional[str] = typer.Option(None, help="MT-Bench judge: none (answers only) | api | hf | vllm "
                                         "(default: hf with --judge-ckpt, api with --judge-model, else none)"),
-    judge_model: Optional[str] = typer.Option(None, help="--judge api: model name on the judge server, e.g. gpt-4"),
-    judge_base: Optional[str] = typer.Option(None, help="--judge api: OpenAI-compatible URL (key: $OPENAI_API_KEY)"),
-    judge_ckpt: Optional[str] = typer.Option(None, help="--judge hf|vllm: the judge model (dir, .gguf, hub id, "
-                                             "demo:...)"),
+    judge_model: JudgeModel = None,
+    judge_base: JudgeBase = None,
+    judge_ckpt: JudgeCkpt = None,
     judge_mode: str = typer.Option("generate", help="generate (parse the written rating) | logprob (expected rating)"),
-    judge_max_new_tokens: Optional[int] = typer.Option(None, help="judge's generation length (default 2048)"),
-    judge_concurrency: Optional[int] = typer.Option(None, help="--judge api: requests in flight at once (default 8)"),
-    judge_timeout: Optional[float] = typer.Option(None, help="--judge api: seconds per request before a retry "
-                                                  "(default 120)"),
-    judge_price: Optional[str] = typer.Option(None, help="judge cost IN,OUT in USD per 1M tokens (default: list price "
-                                              "of gpt-4, gpt-4-turbo, gpt-4o, gpt-4o-mini; 0 for local judges)"),
+    judge_max_new_tokens: JudgeMaxNewTokens = None,
+    judge_concurrency: JudgeConcurrency = None,
+    judge_timeout: JudgeTimeout = None,
+    judge_price: JudgePrice = None,
     db: Optional[Path] = typer.Option(None, help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help='print {"run_id":..., "scores": {...}} on stdout instead'),
 ):

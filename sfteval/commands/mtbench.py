@@ -10,12 +10,23 @@ from __future__ import annotations
 import json
 from functools import wraps
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
+
+# The judge options `sfteval run` and `sfteval mtbench pair` share.
+JudgeModel = Annotated[Optional[str], typer.Option(help="--judge api: model name on the judge server, e.g. gpt-4")]
+JudgeBase = Annotated[Optional[str], typer.Option(help="--judge api: OpenAI-compatible URL (key: $OPENAI_API_KEY)")]
+JudgeCkpt = Annotated[Optional[str], typer.Option(help="--judge hf|vllm: the judge model (dir, .gguf, hub id, demo:...)")]
+JudgeMaxNewTokens = Annotated[Optional[int], typer.Option(help="judge's generation length (default 2048)")]
+JudgeConcurrency = Annotated[Optional[int], typer.Option(help="--judge api: requests in flight at once (default 8)")]
+JudgeTimeout = Annotated[Optional[float], typer.Option(help="--judge api: seconds per request before a retry "
+                                                       "(default 120)")]
+JudgePrice = Annotated[Optional[str], typer.Option(help="judge cost IN,OUT in USD per 1M tokens (default: list price "
+                                                   "of gpt-4, gpt-4-turbo, gpt-4o, gpt-4o-mini; 0 for local judges)")]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False)
 out = Console()
@@ -112,16 +123,13 @@ def pair(
     limit: Optional[int] = typer.Option(None, min=1, help="first N questions both sets answered (both turns)"),
     judge: Optional[str] = typer.Option(None, help="api | hf | vllm (default: hf with --judge-ckpt, api with "
                                         "--judge-model)"),
-    judge_model: Optional[str] = typer.Option(None, help="--judge api: model name on the judge server, e.g. gpt-4"),
-    judge_base: Optional[str] = typer.Option(None, help="--judge api: OpenAI-compatible URL (key: $OPENAI_API_KEY)"),
-    judge_ckpt: Optional[str] = typer.Option(None, help="--judge hf|vllm: the judge model (dir, .gguf, hub id, "
-                                             "demo:...)"),
-    judge_max_new_tokens: Optional[int] = typer.Option(None, help="judge's generation length (default 2048)"),
-    judge_concurrency: Optional[int] = typer.Option(None, help="--judge api: requests in flight at once (default 8)"),
-    judge_timeout: Optional[float] = typer.Option(None, help="--judge api: seconds per request before a retry "
-                                                  "(default 120)"),
-    judge_price: Optional[str] = typer.Option(None, help="judge cost IN,OUT in USD per 1M tokens (default: list "
-                                              "price for gpt-4*, 0 for local judges)"),
+    judge_model: JudgeModel = None,
+    judge_base: JudgeBase = None,
+    judge_ckpt: JudgeCkpt = None,
+    judge_max_new_tokens: JudgeMaxNewTokens = None,
+    judge_concurrency: JudgeConcurrency = None,
+    judge_timeout: JudgeTimeout = None,
+    judge_price: JudgePrice = None,
     batch_size: int = typer.Option(8, help="local judges: batch size"),
     device: Optional[str] = typer.Option(None, help="local judges: cpu, cuda, ... (default: cuda when available)"),
     db: Optional[Path] = typer.Option(None, help="DuckDB file: the runs, and the judgment cache"),
