@@ -32,7 +32,7 @@ PROBE = {"math": "gsm8k_nll", "code": "humaneval_nll", "general": "mtbench_nll"}
 ACCURACY = {"math": "gsm8k", "code": "humaneval"}
 
 
-def test_pair(store: Store, task: str, run_a: str, run_b: str) -> dict:
+def paired_delta(store: Store, task: str, run_a: str, run_b: str) -> dict:
     units = queries.units(store, [(run_a, task), (run_b, task)])
     result = paired(units[run_a, task], units[run_b, task])
     return {"delta": result.delta, "lo": result.lo, "hi": result.hi, "p": result.p, "n": result.n}
@@ -56,7 +56,7 @@ def scaling(store: Store, grid: str) -> list[dict]:
             [(f, r, v) for f, r, v in zip(own["fraction"], own["run_id"], own["value"])]
         for (fa, ra, va), (fb, rb, vb) in zip(steps, steps[1:]):
             out.append({"ability": ability, "task": task, "from": fa, "to": fb, "nll_from": va, "nll_to": vb,
-                        **test_pair(store, task, ra, rb)})
+                        **paired_delta(store, task, ra, rb)})
     return out
 
 
@@ -75,7 +75,7 @@ def forgetting(store: Store, grid: str) -> list[dict]:
         f = lost[(lost["cell"] == cell) & (lost["task"] == task) & (lost["stage_index"] == last["stage_index"])]
         out.append({"cell": cell, "task": task, "after_learning": learned["value"], "final": last["value"],
                     "forgetting": float(f["forgetting"].iloc[0]),
-                    **test_pair(store, task, learned["run_id"], last["run_id"])})
+                    **paired_delta(store, task, learned["run_id"], last["run_id"])})
     return out
 
 
